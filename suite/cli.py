@@ -1,0 +1,249 @@
+"""The `suite` command line. `suite run <task>` is built from each task's config dataclass."""
+
+import dataclasses
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from suite import registry
+from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults
+from suite.datadir import resolve_data_dir
+from suite.devices import resolve_device
+from suite.errors import SuiteError
+from suite.progress import make_reporter
+from suite.runner import Interrupted, run_experiment
+from suite.stats import summarize
+from suite.store import DEFAULT_PATH, Store
+
+app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+run_app = typer.Typer(help="Run repeated randomized rounds of a task's experiment.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+out = Console()
+STORE_HELP = "SQLite results store."
+StoreOption = Annotated[Path, typer.Option("--store", help=STORE_HELP)]
+
+# Options of every `suite run <task>` that are about running, not about the experiment itself.
+RUN_OPTIONS = {
+    "preset": (str | None, typer.Option(None, "--preset", help="Start from a named preset (see `suite list`); "
+                                          "options given explicitly override it.")),
+    "rounds": (int, typer.Option(10, "--rounds", help="Number of randomized rounds.")),
+    "seed": (int, typer.Option(0, "--seed", help="Base seed; round r draws its streams from (seed, r).")),
+    "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
+    "data_dir": (Path | None, typer.Option(None, "--data-dir", help="Data directory.",
+                                              show_default="$SUITE_DATA_DIR, else ./data")),
+    "download": (bool, typer.Option(False, "--download", help="Download missing data (never by default).")),
+    "store": (Path, typer.Option(DEFAULT_PATH, "--store", help=STORE_HELP)),
+    "fresh": (bool, typer.Option(False, "--fresh", help="Discard this experiment's stored rounds (same seed) "
+                                 "and run them again, instead of resuming.")),
+    "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
+    "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
+}
+
+
+def fmt(metric: str, value: float) -> str:
+    """Accuracies as percentages (as the reports give them), seconds and MB with sensible precision."""
+    if value != value:  # NaN: a std over one round
+        return "–"
+    if metric.endswith("accuracy"):
+        return f"{100 * value:.2f}"
+    if "seconds" in metric or metric.endswith("_mb"):
+        return f"{value:.2f}"
+    if metric == "epochs":
+        return f"{value:g}"
+    return f"{value:.4f}"
+
+
+def summary_table(title: str, rounds) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("metric", "n", "mean ± std", "min", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for metric, row in summarize(rounds).iterrows():
+        unit = " (%)" if metric.endswith("accuracy") else ""
+        table.add_row(f"{metric}{unit}", str(int(row["n"])), f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
+                      fmt(metric, row["min"]), fmt(metric, row["max"]))
+    return table
+
+
+def summary_json(experiment: dict[str, Any], rounds) -> dict[str, Any]:
+    stats = summarize(rounds)
+    return {"experiment_id": experiment["id"], "task": experiment["task"], "config": experiment["config"],
+            "config_hash": experiment["config_hash"], "rounds": int(len(rounds)),
+            "seeds": sorted({int(s) for s in rounds["seed"]}),
+            "metrics": {m: {k: (None if v != v else float(v)) for k, v in row.items()}
+                        for m, row in stats.iterrows()}}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _config_parameters(task: registry.Task) -> list[inspect.Parameter]:
+    """One CLI option per config field; None means 'not given', so presets can fill it.
+
+    The task's own fields come first ("Experiment"), then the engine's shared ones ("Training").
+    """
+    shared = {f.name for f in dataclasses.fields(BaseConfig)}
+    fields = sorted(dataclasses.fields(task.config_cls), key=lambda f: f.name in shared)
+    kinds = field_types(task.config_cls)
+    params = []
+    for f in fields:
+        if f.name in RUN_OPTIONS:
+            raise ValueError(f"task {task.name}: config field {f.name!r} clashes with a run option")
+        kind = kinds[f.name]
+        helptext = f.metadata.get("help", "")
+        if f.metadata.get("choices"):
+            helptext += f" (one of: {', '.join(map(str, f.metadata['choices']))})"
+        flag = _flag(f.name)
+        decls = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
+        option = typer.Option(None, *decls, help=helptext, show_default=str(f.default),
+                              rich_help_panel="Training" if f.name in shared else "Experiment")
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=kind | None))
+    return params
+
+
+def resolve_config(task: registry.Task, preset: str | None, given: dict[str, Any]) -> Any:
+    """Defaults ← preset ← options given on the command line."""
+    values = dict(task.presets.get(preset).value) if preset else {}
+    values.update({k: v for k, v in given.items() if v is not None})
+    return build_config(task.config_cls, values)
+
+
+def _run(task: registry.Task, options: dict[str, Any]) -> None:
+    run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
+    if run_opts["rounds"] < 1:
+        raise SuiteError(f"--rounds: must be >= 1, got {run_opts['rounds']}")
+    config = resolve_config(task, run_opts["preset"], options)
+    device = resolve_device(run_opts["device"])
+    data_dir = resolve_data_dir(run_opts["data_dir"], create=run_opts["download"])
+    store = Store(run_opts["store"])
+    try:
+        outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
+                                 store=store, data_dir=data_dir, download=run_opts["download"],
+                                 fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]))
+    except Interrupted as stop:
+        print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
+              f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)
+        raise typer.Exit(130) from None
+    experiment = store.experiment(outcome.experiment_id)
+    if run_opts["json_out"]:
+        print(json.dumps(summary_json(experiment, outcome.rounds), indent=2))
+        return
+    changed = ", ".join(f"{k}={v}" for k, v in non_defaults(config).items()) or "defaults"
+    reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
+    out.print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
+                            f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
+
+
+def _make_run_command(task: registry.Task) -> None:
+    def command(**options: Any) -> None:
+        _run(task, options)
+
+    params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+              for name, (kind, default) in RUN_OPTIONS.items()] + _config_parameters(task)
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = task.name
+    run_app.command(name=task.name, help=task.description)(command)
+
+
+for _task in registry.tasks().values():
+    _make_run_command(_task)
+
+
+@app.command("list")
+def list_tasks() -> None:
+    """Tasks with their models and presets."""
+    for task in registry.tasks().values():
+        table = Table(title=f"{task.name}: {task.description}", title_justify="left")
+        table.add_column("kind")
+        table.add_column("name")
+        table.add_column("description")
+        for name, entry in task.models.items():
+            table.add_row("model", name, entry.help)
+        for name, entry in task.presets.items():
+            table.add_row("preset", name, entry.help)
+        out.print(table)
+
+
+@app.command("results")
+def results(store: StoreOption = DEFAULT_PATH) -> None:
+    """Stored experiments, one line each."""
+    db = Store(store, create=False)
+    frame = db.experiments()
+    table = Table(title=f"experiments in {db.path}", title_justify="left")
+    for column in ("id", "task", "rounds", "test accuracy (%)", "config (non-default)", "created"):
+        table.add_column(column)
+    for row in frame.itertuples():
+        task = registry.tasks().get(row.task)
+        config = json.loads(row.config)
+        described = _describe_config(task, config)
+        accuracy = ""
+        if row.rounds:
+            acc = db.rounds(row.id).get("test_accuracy")
+            if acc is not None and len(acc):
+                accuracy = f"{fmt('accuracy', acc.mean())} ± {fmt('accuracy', acc.std())}"
+        table.add_row(str(row.id), row.task, str(row.rounds), accuracy, described, row.created)
+    out.print(table)
+
+
+def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:
+    if task is None:
+        return json.dumps(config)
+    defaults = config_dict(task.config_cls())
+    return ", ".join(f"{k}={v}" for k, v in config.items() if defaults.get(k) != v) or "defaults"
+
+
+@app.command("show")
+def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `suite results`).")],
+         store: StoreOption = DEFAULT_PATH,
+         json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """One experiment: its configuration, environment, rounds and summary."""
+    db = Store(store, create=False)
+    experiment = db.experiment(experiment_id)
+    rounds = db.rounds(experiment_id)
+    if json_out:
+        print(json.dumps(summary_json(experiment, rounds) if len(rounds) else experiment, indent=2))
+        return
+    info = Table(title=f"experiment {experiment_id}", title_justify="left", show_header=False)
+    for key in ("task", "config_hash", "created", "code_version", "torch_version", "python_version", "device"):
+        info.add_row(key, str(experiment[key]))
+    for key, value in experiment["config"].items():
+        info.add_row(f"config.{key}", str(value))
+    out.print(info)
+    if not len(rounds):
+        out.print("no finished rounds")
+        return
+    per_round = Table(title="rounds", title_justify="left")
+    for column in ("round", "seed", "test accuracy (%)", "test loss", "seconds", "device"):
+        per_round.add_column(column)
+    for row in rounds.itertuples():
+        per_round.add_row(str(row.round_index), str(row.seed), fmt("accuracy", row.test_accuracy),
+                          fmt("loss", row.test_loss), fmt("seconds", row.seconds), row.device)
+    out.print(per_round)
+    out.print(summary_table("summary", rounds))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors and bad input become one line on stderr and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="suite", standalone_mode=False)
+    except SuiteError as exc:
+        print(f"suite: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.TyperException as exc:  # click's usage errors: unknown command, bad option value, ...
+        print(f"suite: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("suite: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,124 @@
+"""Task configurations: frozen dataclasses whose fields carry their own help, choices and bounds.
+
+The CLI, presets, the store and sweeps all go through these helpers, so a value is checked once, at the
+boundary, with a message that names the field and what it allows.
+"""
+
+import dataclasses
+import hashlib
+import json
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from suite.errors import SuiteError
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
+           max: float | None = None, min_exclusive: bool = False) -> Any:
+    """A config field with a default and the metadata the CLI and the validator read."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def field_types(cls: type) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(name: str, kind: type, value: Any) -> Any:
+    """Accept a value of the field's type, or its text form (from --grid, JSON, the store)."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise SuiteError(f"{name}: expected {kind.__name__}, got {value!r}")
+
+
+def check_fields(config: Any) -> None:
+    """Check every field's type, choices and bounds; raise SuiteError naming the first bad one."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        meta = f.metadata
+        choices = meta.get("choices")
+        if choices is not None and value not in choices:
+            allowed = ", ".join(str(c) for c in choices)
+            raise SuiteError(f"{f.name}: {value!r} is not one of: {allowed}")
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None and (value < low or (meta.get("min_exclusive") and value == low)):
+            relation = ">" if meta.get("min_exclusive") else ">="
+            raise SuiteError(f"{f.name}: must be {relation} {low}, got {value}")
+        if high is not None and value > high:
+            raise SuiteError(f"{f.name}: must be <= {high}, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """Fields every task shares: how the generic engine trains. Tasks subclass and may override defaults."""
+
+    epochs: int = option(25, "Training epochs per round.", min=1)
+    batch_size: int = option(100, "Mini-batch size.", min=1)
+    optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam"))
+    lr: float = option(1e-3, "Learning rate.", min=0.0, min_exclusive=True)
+    momentum: float = option(0.0, "Momentum (SGD only).", min=0.0, max=1.0)
+    weight_decay: float = option(0.0, "L2 weight decay.", min=0.0)
+
+    def __post_init__(self) -> None:
+        for name, kind in field_types(type(self)).items():
+            object.__setattr__(self, name, _coerce(name, kind, getattr(self, name)))
+        check_fields(self)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules; tasks override and raise SuiteError."""
+
+
+def build_config(cls: type, values: Mapping[str, Any]) -> Any:
+    """Instantiate cls from a mapping, rejecting keys the task does not know."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SuiteError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def config_hash(task: str, config: Any) -> str:
+    """Identity of an experiment: the task and every resolved config value."""
+    payload = json.dumps({"task": task, "config": config_dict(config)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def non_defaults(config: Any) -> dict[str, Any]:
+    """The fields that differ from the class defaults: a short description of a variant."""
+    defaults = type(config)()
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(defaults, f.name)}

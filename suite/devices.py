@@ -1,0 +1,76 @@
+"""Choosing the device and measuring peak memory on it."""
+
+import resource
+from pathlib import Path
+
+import torch
+
+from suite.errors import SuiteError
+
+
+def resolve_device(spec: str) -> torch.device:
+    """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:i`."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise SuiteError(f"--device: {spec!r} is not one of auto, cpu, cuda, cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise SuiteError(f"--device: {spec!r} is not one of auto, cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise SuiteError(f"--device {spec}: CUDA is not available on this machine (use --device cpu or auto)")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise SuiteError(f"--device {spec}: this machine has {count} CUDA device(s)")
+    return device
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+class PeakMemory:
+    """Peak memory over a block: CUDA max allocated on GPU, resident set size (RSS) on CPU.
+
+    On Linux the RSS high-water mark is reset through /proc/self/clear_refs, so each round gets its own
+    peak; elsewhere the process-wide peak (getrusage) is the best available and is an upper bound.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.bytes = 0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            try:
+                _CLEAR_REFS.write_text("5")
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            self.bytes = int(torch.cuda.max_memory_allocated(self.device))
+        else:
+            self.bytes = _rss_peak_bytes()
+
+
+def _rss_peak_bytes() -> int:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux

@@ -1,0 +1,87 @@
+"""Showing a run as it goes: a rich live display on a terminal, plain log lines otherwise (or --quiet)."""
+
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def _brief(metrics: dict[str, float]) -> str:
+    keys = [k for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy")
+            if k in metrics]
+    return " ".join(f"{k}={metrics[k]:.4f}" for k in keys)
+
+
+class PlainLog:
+    """One line per round (and a line per reuse), flushed: readable in CI logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int]) -> None:
+        self.rounds = rounds
+        note = f", {len(reused)} reused from the store" if reused else ""
+        self._say(f"experiment {experiment_id}: {rounds} rounds × {epochs} epochs{note}")
+
+    def round_started(self, index: int) -> None:
+        self.t0 = time.perf_counter()
+
+    def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def round_finished(self, index: int, metrics: dict[str, float]) -> None:
+        self._say(f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "
+                  f"{_brief(metrics)}")
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """Rounds × epochs bars with the live loss/accuracy and an ETA, drawn on stderr."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=self.console, transient=False)
+
+    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int]) -> None:
+        self.epochs = epochs
+        self.progress.start()
+        info = f"{len(reused)} reused" if reused else ""
+        self.rounds_bar = self.progress.add_task(f"experiment {experiment_id} rounds", total=rounds,
+                                                 completed=len(reused), info=info)
+        self.epochs_bar = self.progress.add_task("epochs", total=epochs, info="")
+
+    def round_started(self, index: int) -> None:
+        self.progress.reset(self.epochs_bar, total=self.epochs, description=f"round {index + 1} epochs",
+                            info="")
+
+    def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None:
+        self.progress.update(self.epochs_bar, completed=epoch + 1, info=_brief(metrics))
+
+    def round_finished(self, index: int, metrics: dict[str, float]) -> None:
+        self.progress.update(self.rounds_bar, advance=1, info=_brief(metrics))
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_reporter(quiet: bool) -> PlainLog | LiveProgress:
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return PlainLog()
+    return LiveProgress(console)

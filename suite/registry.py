@@ -1,0 +1,117 @@
+"""Tasks, their models and presets, found by name (in the manner of timm's model registry).
+
+Tasks live outside the framework and announce themselves through the `suite.tasks` entry-point group
+(see pyproject.toml), so suite/ never imports tasks/.
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+import torch
+from torch import nn
+
+from suite.errors import SuiteError
+
+Split = dict[str, torch.Tensor]  # one data split: "x" is the model input, other keys are task-specific
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    help: str
+    value: Any
+
+
+class NamedRegistry(Mapping[str, Entry]):
+    """Name → (help, value); `register` doubles as a decorator for builders."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, help: str, value: Any = None) -> Any:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        if value is not None:
+            self._entries[name] = Entry(name, help, value)
+            return value
+
+        def decorate(fn: Callable) -> Callable:
+            self._entries[name] = Entry(name, help, fn)
+            return fn
+
+        return decorate
+
+    def get(self, name: str) -> Entry:  # type: ignore[override]
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise SuiteError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}") from None
+
+    def __getitem__(self, name: str) -> Entry:
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Task:
+    """What one problem is: its config, data, models, loss and metrics. The engine decides how to train.
+
+    Subclasses set the class attributes and implement the methods below.
+    """
+
+    name: str
+    description: str
+    config_cls: type
+    models: NamedRegistry
+    presets: NamedRegistry  # value: dict of config overrides
+    primary_metric: str = "test_accuracy"
+
+    def prepare(self, config: Any, data_dir: str, download: bool) -> Any:
+        """Load and check the on-disk data once per experiment; raise SuiteError on any problem."""
+        raise NotImplementedError
+
+    def round_data(self, prepared: Any, config: Any, generator: torch.Generator) -> dict[str, Split]:
+        """The splits of one round ("train", optionally "val", "test"), sampled with `generator` only."""
+        raise NotImplementedError
+
+    def build_model(self, config: Any) -> nn.Module:
+        return self.models.get(config.model).value(config)
+
+    def loss(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metrics(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
+        """Metrics of a whole split from the model's outputs on it (the engine adds the loss)."""
+        raise NotImplementedError
+
+
+def _discover() -> dict[str, Task]:
+    found: dict[str, Task] = {}
+    for ep in entry_points(group="suite.tasks"):
+        task = ep.load()
+        found[task.name] = task
+    return found
+
+
+_TASKS: dict[str, Task] | None = None
+
+
+def tasks() -> dict[str, Task]:
+    global _TASKS
+    if _TASKS is None:
+        _TASKS = _discover()
+    return _TASKS
+
+
+def get_task(name: str) -> Task:
+    known = tasks()
+    if name not in known:
+        raise SuiteError(f"unknown task {name!r}; known: {', '.join(sorted(known)) or 'none installed'}")
+    return known[name]

@@ -1,0 +1,109 @@
+"""MNIST in torchvision's layout (<data-dir>/MNIST/raw), checked, pooled to 14×14 and drawn into pairs."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.datasets import MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
+
+from suite.errors import SuiteError
+
+# name → (file, IDX magic number: 0x08 = unsigned byte, then the number of dimensions)
+RAW_FILES = {
+    "train_images": ("train-images-idx3-ubyte", 0x0803),
+    "train_labels": ("train-labels-idx1-ubyte", 0x0801),
+    "test_images": ("t10k-images-idx3-ubyte", 0x0803),
+    "test_labels": ("t10k-labels-idx1-ubyte", 0x0801),
+}
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Downsampled images (float, N×14×14, raw 0–255 scale) and their labels (int64, N)."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def raw_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def check_idx(path: Path, magic: int) -> tuple[int, ...]:
+    """Read an IDX header and check the file holds exactly what it declares; return the shape."""
+    if not path.is_file():
+        raise SuiteError(f"MNIST file missing: {path} (pass --download to fetch MNIST)")
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        header = handle.read(4)
+        if len(header) < 4 or int.from_bytes(header, "big") != magic:
+            raise SuiteError(f"{path}: not an MNIST IDX file of the expected kind (bad magic number)")
+        ndim = magic & 0xFF
+        dims_bytes = handle.read(4 * ndim)
+    if len(dims_bytes) < 4 * ndim:
+        raise SuiteError(f"{path}: truncated IDX file (header cut short at {size} bytes)")
+    shape = tuple(int.from_bytes(dims_bytes[4 * i:4 * i + 4], "big") for i in range(ndim))
+    expected = 4 + 4 * ndim + torch.Size(shape).numel()
+    if size != expected:
+        problem = "truncated" if size < expected else "oversized"
+        raise SuiteError(f"{path}: {problem} IDX file: header declares shape {'×'.join(map(str, shape))} "
+                         f"({expected} bytes) but the file has {size} bytes")
+    return shape
+
+
+def load_digits(data_dir: Path, download: bool = False) -> Digits:
+    """Check the four IDX files, read them with torchvision's readers and pool 28×28 → 14×14 (2×2 mean)."""
+    root = raw_dir(data_dir)
+    if download and not all((root / name).is_file() for name, _ in RAW_FILES.values()):
+        try:
+            for train in (True, False):
+                MNIST(str(data_dir), train=train, download=True)
+        except Exception as exc:  # network or disk: report, don't trace
+            raise SuiteError(f"downloading MNIST into {root} failed: {exc}") from None
+    shapes = {key: check_idx(root / name, magic) for key, (name, magic) in RAW_FILES.items()}
+    for split in ("train", "test"):
+        if shapes[f"{split}_images"][0] != shapes[f"{split}_labels"][0]:
+            raise SuiteError(f"{root}: {split} images and labels differ in count "
+                             f"({shapes[f'{split}_images'][0]} vs {shapes[f'{split}_labels'][0]})")
+    tensors = {}
+    for key, (name, _) in RAW_FILES.items():
+        path = str(root / name)
+        if key.endswith("images"):
+            images = read_image_file(path).unsqueeze(1).float()
+            tensors[key] = F.avg_pool2d(images, kernel_size=2).squeeze(1)
+        else:
+            tensors[key] = read_label_file(path).long()
+    labels = torch.cat([tensors["train_labels"], tensors["test_labels"]])
+    if labels.min() < 0 or labels.max() > 9:
+        raise SuiteError(f"{root}: labels outside 0–9")
+    return Digits(**tensors)
+
+
+def draw_pairs(images: torch.Tensor, labels: torch.Tensor, counts: list[int],
+               generator: torch.Generator) -> list[dict[str, torch.Tensor]]:
+    """Draw consecutive sets of pairs from one pool; no image appears twice across the returned sets.
+
+    Each set: x (N×2×14×14), target (1 when the digit in channel 0 <= the one in channel 1), classes (N×2).
+    """
+    needed = 2 * sum(counts)
+    if needed > len(images):
+        raise SuiteError(f"{sum(counts)} pairs need {needed} distinct images; this set has {len(images)}")
+    chosen = torch.randperm(len(images), generator=generator)[:needed]
+    sets, start = [], 0
+    for n in counts:
+        index = chosen[start:start + 2 * n].view(n, 2)
+        start += 2 * n
+        classes = labels[index]
+        sets.append({"x": images[index], "target": (classes[:, 0] <= classes[:, 1]).long(), "classes": classes})
+    return sets
+
+
+def normalise(splits: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """Standardise every split with the mean and std of the training inputs (no test information leaks)."""
+    mean, std = splits["train"]["x"].mean(), splits["train"]["x"].std()
+    return {name: {**split, "x": (split["x"] - mean) / std} for name, split in splits.items()}

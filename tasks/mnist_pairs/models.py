@@ -1,0 +1,60 @@
+"""The two architectures of report 004: a fully connected baseline and a two-branch convolutional net."""
+
+import torch
+from torch import nn
+
+from suite.registry import NamedRegistry
+
+MODELS = NamedRegistry("model")
+
+
+class Baseline(nn.Module):
+    """Both 14×14 channels flattened (392 inputs) → hidden → hidden → 2 logits, ReLU (report 004, §II)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(2 * 14 * 14, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.net(x)}
+
+
+class Branch(nn.Module):
+    """One digit: conv 32@3×3 → tanh → avgpool → conv 64@3×3 → tanh → avgpool → dropout → FC → 10 logits."""
+
+    def __init__(self, dropout: float, hidden: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 32, 3), nn.Tanh(), nn.AvgPool2d(2),   # 14 → 12 → 6
+                                  nn.Conv2d(32, 64, 3), nn.Tanh(), nn.AvgPool2d(2),  # 6 → 4 → 2
+                                  nn.Dropout(dropout), nn.Flatten())
+        self.fc = nn.Sequential(nn.Linear(64 * 2 * 2, hidden), nn.Tanh(), nn.Dropout(dropout),
+                                nn.Linear(hidden, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))
+
+
+class Siamese(nn.Module):
+    """Two branches (Conv1+Fc1, Conv2+Fc2), or one shared, read one digit each; their sigmoid digit
+    outputs (20 values) feed a small comparison head. Logits out; the sigmoid lives in the loss."""
+
+    def __init__(self, w_sharing: bool, dropout: float, hidden: int) -> None:
+        super().__init__()
+        self.branch1 = Branch(dropout, hidden)
+        self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden)
+        self.head = nn.Sequential(nn.Linear(20, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        digits = torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
+        return {"logits": self.head(torch.sigmoid(digits).flatten(1)), "digit_logits": digits}
+
+
+@MODELS.register("baseline", "Fully connected 392→40→40→2, ReLU, cross-entropy (report 004 baseline).")
+def baseline(config) -> nn.Module:
+    return Baseline(config.hidden)
+
+
+@MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss.")
+def siamese(config) -> nn.Module:
+    return Siamese(config.w_sharing, config.dropout, config.fc_hidden)

@@ -1,0 +1,93 @@
+"""The `mnist` task: config, presets, loss and metrics of the digit-pair comparison (report 004)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from suite.config import BaseConfig, option
+from suite.errors import SuiteError
+from suite.registry import NamedRegistry, Split, Task
+from tasks.mnist_pairs.data import TEST_SIZE, TRAIN_SIZE, Digits, draw_pairs, load_digits, normalise
+from tasks.mnist_pairs.models import MODELS
+
+
+@dataclass(frozen=True)
+class MnistConfig(BaseConfig):
+    model: str = option("siamese", "Architecture.", choices=tuple(MODELS))
+    w_sharing: bool = option(False, "Siamese: one branch reads both digits (shared weights) instead of two.")
+    aux_loss: bool = option(False, "Siamese: add the digit-classification loss of both branches.")
+    alpha: float = option(0.2, "Weight of the target loss when --aux-loss: α·target + (1−α)/2·(aux₁+aux₂).",
+                          min=0.0, max=1.0)
+    dropout: float = option(0.3, "Siamese dropout rate.", min=0.0, max=0.99)
+    hidden: int = option(40, "Baseline: units of each hidden layer.", min=1)
+    fc_hidden: int = option(128, "Siamese: units of each branch's hidden FC layer and of the head.", min=1)
+    pairs: int = option(1000, "Pairs per round in the training set and, separately, in the test set.",
+                        min=1, max=TEST_SIZE // 2)
+    val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
+    epochs: int = option(25, "Training epochs per round.", min=1)
+    batch_size: int = option(100, "Mini-batch size.", min=1)
+    optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam"))
+    lr: float = option(1e-3, "Learning rate (report 004: 0.001).", min=0.0, min_exclusive=True)
+
+    def check(self) -> None:
+        if self.model == "baseline" and (self.w_sharing or self.aux_loss):
+            raise SuiteError("--w-sharing and --aux-loss apply to --model siamese, not baseline")
+        if self.pairs + self.val_pairs > TRAIN_SIZE // 2:
+            raise SuiteError(f"--pairs + --val-pairs: {self.pairs + self.val_pairs} pairs need more than the "
+                             f"{TRAIN_SIZE} training images (at most {TRAIN_SIZE // 2})")
+
+
+PRESETS = NamedRegistry("preset")
+PRESETS.register("baseline", "Report 004 baseline MLP (reported 76.17 ± 7.26 %).", {"model": "baseline"})
+PRESETS.register("siamese", "Siamese, no weight sharing, no aux loss (reported 68.06 ± 7.01 %).",
+                 {"model": "siamese", "w_sharing": False, "aux_loss": False})
+PRESETS.register("siamese-ws", "Siamese with weight sharing (reported 85.00 ± 1.00 %).",
+                 {"model": "siamese", "w_sharing": True, "aux_loss": False})
+PRESETS.register("siamese-aux", "Siamese with auxiliary loss, α = 0.2 (reported 92.21 ± 1.16 %).",
+                 {"model": "siamese", "w_sharing": False, "aux_loss": True})
+PRESETS.register("siamese-ws-aux", "Siamese with weight sharing and aux loss (reported 93.76 ± 0.85 %).",
+                 {"model": "siamese", "w_sharing": True, "aux_loss": True})
+
+
+class MnistPairs(Task):
+    name = "mnist"
+    description = "MNIST digit pairs (2×14×14): is the first digit <= the second? (EE-559, report 004)"
+    config_cls = MnistConfig
+    models = MODELS
+    presets = PRESETS
+
+    def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:
+        return load_digits(data_dir, download)
+
+    def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator) -> dict[str, Split]:
+        # Drawn in a fixed order from the data stream only, so model options never change the pairs.
+        train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
+                                generator)
+        (test,) = draw_pairs(digits.test_images, digits.test_labels, [config.pairs], generator)
+        splits = {"train": train, "test": test} | ({"val": val} if config.val_pairs else {})
+        return normalise(splits)
+
+    def loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        if config.model == "baseline":
+            return F.cross_entropy(outputs["logits"], batch["target"])
+        # Report 004: sigmoid outputs against one-hot targets with BCE, for the target and for each digit.
+        target = F.binary_cross_entropy_with_logits(outputs["logits"], F.one_hot(batch["target"], 2).float())
+        if not config.aux_loss:
+            return target
+        digits = outputs["digit_logits"]
+        onehot = F.one_hot(batch["classes"], 10).float()
+        aux1 = F.binary_cross_entropy_with_logits(digits[:, 0], onehot[:, 0])
+        aux2 = F.binary_cross_entropy_with_logits(digits[:, 1], onehot[:, 1])
+        return config.alpha * target + (1 - config.alpha) / 2 * (aux1 + aux2)
+
+    def metrics(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
+        result = {"accuracy": float((outputs["logits"].argmax(1) == batch["target"]).float().mean())}
+        if config.aux_loss:
+            digits = outputs["digit_logits"].argmax(-1)
+            result["digit_accuracy"] = float((digits == batch["classes"]).float().mean())
+        return result
+
+
+TASK = MnistPairs()
