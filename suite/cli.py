@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suite import registry
-from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults
+from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
 from suite.devices import resolve_device
 from suite.errors import SuiteError
@@ -26,7 +26,13 @@ app = typer.Typer(help="Run and compare experiments with pair-comparison (Siames
 run_app = typer.Typer(help="Run repeated randomized rounds of a task's experiment.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 
-out = Console()
+
+
+def out() -> Console:
+    """A console made per command, so it follows the terminal (or $COLUMNS) of this invocation."""
+    return Console()
+
+
 STORE_HELP = "SQLite results store."
 StoreOption = Annotated[Path, typer.Option("--store", help=STORE_HELP)]
 
@@ -91,7 +97,7 @@ def _config_parameters(task: registry.Task) -> list[inspect.Parameter]:
     The task's own fields come first ("Experiment"), then the engine's shared ones ("Training").
     """
     shared = {f.name for f in dataclasses.fields(BaseConfig)}
-    fields = sorted(dataclasses.fields(task.config_cls), key=lambda f: f.name in shared)
+    fields = ordered_fields(task.config_cls)
     kinds = field_types(task.config_cls)
     params = []
     for f in fields:
@@ -137,9 +143,9 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     if run_opts["json_out"]:
         print(json.dumps(summary_json(experiment, outcome.rounds), indent=2))
         return
-    changed = ", ".join(f"{k}={v}" for k, v in non_defaults(config).items()) or "defaults"
+    changed = ", ".join(f"{k}={v}" for k, v in non_defaults(task.config_cls, config_dict(config)).items()) or "defaults"
     reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
-    out.print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
+    out().print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
                             f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
 
 
@@ -171,7 +177,7 @@ def list_tasks() -> None:
             table.add_row("model", name, entry.help)
         for name, entry in task.presets.items():
             table.add_row("preset", name, entry.help)
-        out.print(table)
+        out().print(table)
 
 
 @app.command("results")
@@ -192,14 +198,13 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
             if acc is not None and len(acc):
                 accuracy = f"{fmt('accuracy', acc.mean())} ± {fmt('accuracy', acc.std())}"
         table.add_row(str(row.id), row.task, str(row.rounds), accuracy, described, row.created)
-    out.print(table)
+    out().print(table)
 
 
 def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:
-    if task is None:
+    if task is None:  # stored by a task that is not installed here
         return json.dumps(config)
-    defaults = config_dict(task.config_cls())
-    return ", ".join(f"{k}={v}" for k, v in config.items() if defaults.get(k) != v) or "defaults"
+    return ", ".join(f"{k}={v}" for k, v in non_defaults(task.config_cls, config).items()) or "defaults"
 
 
 @app.command("show")
@@ -218,9 +223,9 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
         info.add_row(key, str(experiment[key]))
     for key, value in experiment["config"].items():
         info.add_row(f"config.{key}", str(value))
-    out.print(info)
+    out().print(info)
     if not len(rounds):
-        out.print("no finished rounds")
+        out().print("no finished rounds")
         return
     per_round = Table(title="rounds", title_justify="left")
     for column in ("round", "seed", "test accuracy (%)", "test loss", "seconds", "device"):
@@ -228,8 +233,8 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     for row in rounds.itertuples():
         per_round.add_row(str(row.round_index), str(row.seed), fmt("accuracy", row.test_accuracy),
                           fmt("loss", row.test_loss), fmt("seconds", row.seconds), row.device)
-    out.print(per_round)
-    out.print(summary_table("summary", rounds))
+    out().print(per_round)
+    out().print(summary_table("summary", rounds))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -117,8 +117,14 @@ def config_hash(task: str, config: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def non_defaults(config: Any) -> dict[str, Any]:
-    """The fields that differ from the class defaults: a short description of a variant."""
-    defaults = type(config)()
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if getattr(config, f.name) != getattr(defaults, f.name)}
+def ordered_fields(cls: type) -> list[dataclasses.Field]:
+    """The task's own fields first, then the engine's shared ones (BaseConfig), each in declared order."""
+    shared = {f.name for f in dataclasses.fields(BaseConfig)}
+    return sorted(dataclasses.fields(cls), key=lambda f: f.name in shared)
+
+
+def non_defaults(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that differ from the class defaults, in field order: a short description of a variant."""
+    defaults = cls()
+    return {f.name: values[f.name] for f in ordered_fields(cls)
+            if f.name in values and values[f.name] != getattr(defaults, f.name)}

@@ -5,8 +5,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.datasets import MNIST
-from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from suite.errors import SuiteError
 
@@ -58,6 +56,10 @@ def check_idx(path: Path, magic: int) -> tuple[int, ...]:
 
 def load_digits(data_dir: Path, download: bool = False) -> Digits:
     """Check the four IDX files, read them with torchvision's readers and pool 28×28 → 14×14 (2×2 mean)."""
+    # torchvision.datasets takes seconds to import: only commands that read data pay for it.
+    from torchvision.datasets import MNIST
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
     root = raw_dir(data_dir)
     if download and not all((root / name).is_file() for name, _ in RAW_FILES.values()):
         try:

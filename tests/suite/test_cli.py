@@ -1,0 +1,92 @@
+"""The command line through typer's CliRunner (happy paths) and the real entry point (errors)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from suite.cli import app
+from tests.cli_helpers import suite
+
+runner = CliRunner(env={"COLUMNS": "200"})
+TINY = ["--pairs", "60", "--epochs", "2", "--batch-size", "20", "--quiet", "--device", "cpu"]
+
+
+def test_list_shows_tasks_models_and_presets():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for word in ("mnist", "baseline", "siamese", "siamese-ws-aux", "93.76"):
+        assert word in result.output
+
+
+def test_run_help_is_built_from_the_config():
+    result = runner.invoke(app, ["run", "mnist", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--w-sharing", "--no-w-sharing", "--aux-loss", "--alpha", "--rounds", "--seed", "--fresh"):
+        assert flag in result.output
+
+
+def test_run_stores_and_reports(tmp_path, fake_mnist):
+    store = str(tmp_path / "r.db")
+    args = ["run", "mnist", "--rounds", "2", "--store", store, "--data-dir", str(fake_mnist), *TINY]
+    result = runner.invoke(app, [*args, "--w-sharing", "--aux-loss", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rounds"] == 2 and summary["config"]["w_sharing"] is True
+    accuracy = summary["metrics"]["test_accuracy"]
+    assert accuracy["n"] == 2 and 0 <= accuracy["min"] <= accuracy["mean"] <= accuracy["max"] <= 1
+    assert {"test_digit_accuracy", "train_loss", "seconds_per_epoch", "peak_memory_mb"} <= set(summary["metrics"])
+
+    # Same command again: everything comes from the store.
+    again = runner.invoke(app, [*args, "--w-sharing", "--aux-loss"])
+    assert again.exit_code == 0 and "2 reused from the store" in again.stdout
+    listing = runner.invoke(app, ["results", "--store", store])
+    assert listing.exit_code == 0 and "w_sharing=True, aux_loss=True" in listing.stdout
+    shown = runner.invoke(app, ["show", str(summary["experiment_id"]), "--store", store])
+    assert shown.exit_code == 0 and "config.w_sharing" in shown.stdout and "code_version" in shown.stdout
+
+
+def test_preset_then_explicit_options(tmp_path, fake_mnist):
+    args = ["run", "mnist", "--rounds", "1", "--store", str(tmp_path / "r.db"), "--data-dir", str(fake_mnist), *TINY]
+    result = runner.invoke(app, [*args, "--preset", "siamese-ws-aux", "--no-aux-loss", "--json"])
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.stdout)["config"]
+    assert (config["w_sharing"], config["aux_loss"], config["epochs"]) == (True, False, 2)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "mnist", "--rounds", "0"], "--rounds: must be >= 1, got 0"),
+    (["run", "mnist", "--model", "resnet"], "model: 'resnet' is not one of: baseline, siamese"),
+    (["run", "mnist", "--preset", "best-ever"], "unknown preset 'best-ever'"),
+    (["run", "mnist", "--lr", "fast"], "Invalid value for '--lr'"),
+    (["run", "mnist", "--device", "tpu"], "--device: 'tpu' is not one of"),
+    (["run", "imagenet"], "No such command 'imagenet'"),
+    (["show", "99"], "no results store"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, fake_mnist, args, message):
+    result = suite(*args, cwd=tmp_path, data_dir=fake_mnist)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()  # nothing was written
+
+
+def test_missing_data_directory(tmp_path):
+    result = suite("run", "mnist", "--data-dir", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"suite: error: data directory {tmp_path / 'nowhere'} does not exist "
+                                      "(from --data-dir); pass --data-dir or set $SUITE_DATA_DIR")
+
+
+def test_truncated_idx_file_keeps_the_store(tmp_path, fake_mnist):
+    store = tmp_path / "r.db"
+    ok = suite("run", "mnist", "--rounds", "1", "--store", str(store), *TINY, cwd=tmp_path, data_dir=fake_mnist)
+    assert ok.returncode == 0, ok.stderr
+    before = store.read_bytes()
+    labels = fake_mnist / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-7])
+    result = suite("run", "mnist", "--rounds", "2", "--store", str(store), *TINY, cwd=tmp_path, data_dir=fake_mnist)
+    assert result.returncode == 2
+    assert "train-labels-idx1-ubyte: truncated IDX file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert store.read_bytes() == before

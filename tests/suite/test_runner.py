@@ -1,0 +1,66 @@
+"""Rounds, resume and interruption, through the runner and the real CLI process."""
+
+import signal
+import subprocess
+import sys
+
+import torch
+
+from suite.runner import run_experiment, train_round
+from suite.seeding import RoundSeeds
+from suite.store import Store
+from tasks.mnist_pairs.task import TASK, MnistConfig
+from tests.cli_helpers import suite
+
+CPU = torch.device("cpu")
+
+
+def test_round_is_reproducible_from_its_seeds(fake_mnist):
+    config = MnistConfig(pairs=60, epochs=2, batch_size=20, val_pairs=20)
+    digits = TASK.prepare(config, fake_mnist, False)
+    first = train_round(TASK, config, digits, RoundSeeds(5, 1), CPU)
+    second = train_round(TASK, config, digits, RoundSeeds(5, 1), CPU)
+    other = train_round(TASK, config, digits, RoundSeeds(5, 2), CPU)
+    assert first.metrics == second.metrics
+    assert first.metrics != other.metrics
+    assert len(first.curves) == 2 and {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(
+        first.curves[0])
+    assert {"test_accuracy", "val_accuracy", "train_accuracy", "epochs"} <= set(first.metrics)
+    assert first.peak_memory_bytes > 0 and len(first.epoch_seconds) == 2
+
+
+def test_resume_and_fresh(tmp_path, fake_mnist):
+    store = Store(tmp_path / "r.db")
+    config = MnistConfig(pairs=40, epochs=1, batch_size=20)
+    run = dict(task=TASK, config=config, seed=0, device=CPU, store=store, data_dir=fake_mnist)
+    first = run_experiment(rounds=2, **run)
+    assert (first.ran, first.reused, len(first.rounds)) == (2, 0, 2)
+    more = run_experiment(rounds=3, **run)
+    assert (more.ran, more.reused, more.experiment_id) == (1, 2, first.experiment_id)
+    assert list(more.rounds["test_accuracy"][:2]) == list(first.rounds["test_accuracy"])
+    fresh = run_experiment(rounds=3, fresh=True, **run)
+    assert (fresh.ran, fresh.reused) == (3, 0)
+    other_seed = run_experiment(rounds=1, **{**run, "seed": 1})
+    assert other_seed.ran == 1 and other_seed.experiment_id == first.experiment_id
+
+
+def test_ctrl_c_keeps_finished_rounds_and_rerun_resumes(tmp_path, fake_mnist):
+    args = ["run", "mnist", "--rounds", "6", "--pairs", "90", "--epochs", "15", "--batch-size", "10",
+            "--quiet", "--device", "cpu", "--store", str(tmp_path / "r.db"), "--data-dir", str(fake_mnist)]
+    process = subprocess.Popen([sys.executable, "-m", "suite", *args], cwd=tmp_path, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True)
+    for line in process.stderr:
+        if line.startswith("round 3/6 finished"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()  # from the same buffered stream the loop read (communicate() would skip it)
+    process.wait(timeout=120)
+    assert process.returncode == 130, rest
+    assert "experiment 1 has 3 finished round(s) stored" in rest and "Traceback" not in rest
+
+    resumed = suite(*args, "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 reused from the store" in resumed.stderr
+    assert '"rounds": 6' in resumed.stdout
+    listing = suite("results", "--store", str(tmp_path / "r.db"), cwd=tmp_path)
+    assert listing.stdout.count("mnist") == 1

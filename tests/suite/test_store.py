@@ -1,0 +1,91 @@
+import sqlite3
+
+import pytest
+
+from suite.engine import RoundResult
+from suite.errors import SuiteError
+from suite.store import Store
+
+ENV = {"code_version": "test", "torch_version": "x", "python_version": "3", "device": "cpu"}
+
+
+def result(accuracy: float, epochs: int = 2) -> RoundResult:
+    return RoundResult(metrics={"test_accuracy": accuracy, "test_loss": 1 - accuracy},
+                       curves=[{"train_loss": 1.0 / (e + 1)} for e in range(epochs)],
+                       epoch_seconds=[0.5] * epochs, seconds=1.5, peak_memory_bytes=2**20, device="cpu")
+
+
+def test_experiment_is_found_again_by_hash(tmp_path):
+    store = Store(tmp_path / "r.db")
+    first = store.ensure_experiment("mnist", "abc", {"lr": 0.1}, ENV)
+    assert store.ensure_experiment("mnist", "abc", {"lr": 0.1}, ENV) == first
+    assert store.ensure_experiment("mnist", "def", {"lr": 0.2}, ENV) != first
+    assert len(store.experiments()) == 2
+
+
+def test_rounds_resume_by_index_and_seed(tmp_path):
+    path = tmp_path / "r.db"
+    store = Store(path)
+    exp = store.ensure_experiment("mnist", "abc", {}, ENV)
+    for index in range(3):
+        store.add_round(exp, index, seed=0, result=result(0.5 + index / 10))
+    store.close()
+    reopened = Store(path)
+    assert reopened.finished_round_indices(exp, 0) == {0, 1, 2}
+    assert reopened.finished_round_indices(exp, 1) == set()
+    rounds = reopened.rounds(exp, 0, range(2))
+    assert list(rounds["round_index"]) == [0, 1]
+    assert list(rounds["test_accuracy"]) == [0.5, 0.6]
+    assert list(reopened.curves(int(rounds["id"].iloc[0]))["train_loss"]) == [1.0, 0.5]
+    with pytest.raises(sqlite3.IntegrityError):  # a round is stored once
+        reopened.add_round(exp, 0, seed=0, result=result(0.9))
+
+
+def test_delete_rounds_removes_their_curves(tmp_path):
+    store = Store(tmp_path / "r.db")
+    exp = store.ensure_experiment("mnist", "abc", {}, ENV)
+    store.add_round(exp, 0, 0, result(0.5))
+    store.add_round(exp, 0, 1, result(0.6))
+    assert store.delete_rounds(exp, 0) == 1
+    assert store.db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 2  # the seed-1 round's
+    assert store.finished_round_indices(exp, 1) == {0}
+
+
+def test_reader_is_not_blocked_by_a_writer(tmp_path):
+    path = tmp_path / "r.db"
+    writer = Store(path)
+    exp = writer.ensure_experiment("mnist", "abc", {}, ENV)
+    writer.add_round(exp, 0, 0, result(0.5))
+    with writer.transaction():  # a write in progress, not yet committed
+        writer.db.execute("INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, seconds,"
+                          " seconds_per_epoch, peak_memory_bytes, device, finished)"
+                          " VALUES (?, 1, 0, 'finished', '{}', 0, 0, 0, 'cpu', 'now')", (exp,))
+        reader = sqlite3.connect(path, timeout=0.1)  # would raise 'database is locked' if it had to wait
+        assert reader.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 1
+        assert len(Store(path, create=False).experiments()) == 1
+    assert reader.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 2
+
+
+def test_interrupted_transaction_leaves_no_partial_round(tmp_path):
+    store = Store(tmp_path / "r.db")
+    exp = store.ensure_experiment("mnist", "abc", {}, ENV)
+    broken = result(0.5)
+    broken.epoch_seconds = broken.epoch_seconds[:1]  # curves and timings disagree: the epochs insert fails
+    with pytest.raises(ValueError):
+        store.add_round(exp, 0, 0, broken)
+    assert store.finished_round_indices(exp, 0) == set()
+
+
+def test_not_a_database_is_reported_and_left_alone(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("my precious notes, not SQLite " * 100)
+    before = path.read_bytes()
+    with pytest.raises(SuiteError, match="not a usable SQLite database"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_missing_store_for_reading(tmp_path):
+    with pytest.raises(SuiteError, match="no results store"):
+        Store(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()

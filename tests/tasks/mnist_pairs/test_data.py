@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from suite.errors import SuiteError
+from suite.seeding import RoundSeeds
+from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir
+from tasks.mnist_pairs.task import TASK, MnistConfig
+
+
+def image_ids(x: torch.Tensor) -> torch.Tensor:
+    """Recover the index that make_fake_mnist encoded into each (downsampled) image."""
+    return (x[..., 0, 0] * 256 + x[..., 0, -1]).round().long()
+
+
+def test_fake_files_load_downsampled(fake_mnist):
+    digits = load_digits(fake_mnist)
+    assert digits.train_images.shape == (400, 14, 14)
+    assert digits.test_images.shape == (200, 14, 14)
+    assert digits.train_labels.dtype == torch.int64
+    assert torch.equal(image_ids(digits.train_images), torch.arange(400))
+
+
+def test_pairs_shapes_target_and_no_reuse(fake_mnist):
+    digits = load_digits(fake_mnist)
+    train, val = draw_pairs(digits.train_images, digits.train_labels, [120, 50], torch.Generator().manual_seed(1))
+    assert train["x"].shape == (120, 2, 14, 14) and val["x"].shape == (50, 2, 14, 14)
+    assert torch.equal(train["target"], (train["classes"][:, 0] <= train["classes"][:, 1]).long())
+    ids = torch.cat([image_ids(train["x"]).flatten(), image_ids(val["x"]).flatten()])
+    assert len(ids.unique()) == len(ids) == 340  # no image twice, within or across the sets
+    assert torch.equal(train["classes"], digits.train_labels[image_ids(train["x"])])
+
+
+def test_too_many_pairs_for_the_pool(fake_mnist):
+    digits = load_digits(fake_mnist)
+    with pytest.raises(SuiteError, match="need 402 distinct images; this set has 400"):
+        draw_pairs(digits.train_images, digits.train_labels, [201], torch.Generator())
+
+
+def test_same_seed_same_pairs_and_model_options_do_not_change_them(fake_mnist):
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    small = {"pairs": 60}
+    variants = [MnistConfig(**small), MnistConfig(**small, w_sharing=True, aux_loss=True, lr=0.1),
+                MnistConfig(**small, model="baseline", dropout=0.0, epochs=1)]
+    rounds = [TASK.round_data(digits, c, RoundSeeds(3, 2).generator("data")) for c in variants]
+    for other in rounds[1:]:
+        for split in ("train", "test"):
+            for key in ("x", "target", "classes"):
+                assert torch.equal(rounds[0][split][key], other[split][key])
+    next_round = TASK.round_data(digits, variants[0], RoundSeeds(3, 3).generator("data"))
+    assert not torch.equal(next_round["train"]["classes"], rounds[0]["train"]["classes"])
+
+
+def test_inputs_are_normalised_with_training_statistics(fake_mnist):
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    splits = TASK.round_data(digits, MnistConfig(pairs=80, val_pairs=20), torch.Generator().manual_seed(0))
+    assert set(splits) == {"train", "val", "test"}
+    assert abs(float(splits["train"]["x"].mean())) < 1e-5
+    assert float(splits["train"]["x"].std()) == pytest.approx(1.0, abs=1e-5)
+    assert abs(float(splits["test"]["x"].mean())) > 1e-3  # test uses train's statistics, not its own
+
+
+def test_truncated_idx_is_named(fake_mnist):
+    path = raw_dir(fake_mnist) / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(SuiteError, match=r"train-images-idx3-ubyte: truncated IDX file: .* 400×28×28"):
+        load_digits(fake_mnist)
+
+
+def test_wrong_kind_of_file(fake_mnist):
+    path = raw_dir(fake_mnist) / "t10k-labels-idx1-ubyte"
+    path.write_bytes(b"<html>not found</html>")
+    with pytest.raises(SuiteError, match="t10k-labels-idx1-ubyte: not an MNIST IDX file"):
+        check_idx(path, 0x0801)
+
+
+def test_missing_file_says_how_to_get_it(fake_mnist):
+    (raw_dir(fake_mnist) / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(SuiteError, match="MNIST file missing: .*t10k-images-idx3-ubyte .*--download"):
+        load_digits(fake_mnist)
+
+
+def test_real_mnist(mnist_data_dir):
+    digits = load_digits(mnist_data_dir)
+    assert digits.train_images.shape == (60000, 14, 14) and digits.test_images.shape == (10000, 14, 14)
+    assert torch.equal(digits.train_labels.bincount(), torch.tensor(
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]))
+    assert 0 <= float(digits.train_images.min()) and float(digits.train_images.max()) <= 255

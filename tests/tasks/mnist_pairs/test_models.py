@@ -1,0 +1,99 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tasks.mnist_pairs.models import Baseline, Branch, Siamese
+from tasks.mnist_pairs.task import TASK, MnistConfig
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_baseline_shape_and_size():
+    model = Baseline(hidden=40)
+    assert model(torch.zeros(5, 2, 14, 14))["logits"].shape == (5, 2)
+    assert count(model) == (392 * 40 + 40) + (40 * 40 + 40) + (40 * 2 + 2)
+
+
+def test_weight_sharing_uses_one_branch_for_both_digits():
+    shared = Siamese(w_sharing=True, dropout=0.3, hidden=128)
+    separate = Siamese(w_sharing=False, dropout=0.3, hidden=128)
+    assert shared.branch1 is shared.branch2
+    assert separate.branch1 is not separate.branch2
+    branch, head = count(Branch(0.3, 128)), count(shared.head)
+    assert count(shared) == branch + head
+    assert count(separate) == 2 * branch + head
+
+
+def test_shared_branch_gets_gradient_from_both_channels():
+    torch.manual_seed(0)
+    model = Siamese(w_sharing=True, dropout=0.0, hidden=16).eval()
+    x = torch.randn(4, 2, 14, 14)
+    grads = []
+    for channel in (0, 1):
+        model.zero_grad()
+        model(x)["digit_logits"][:, channel].sum().backward()
+        grads.append(model.branch1.conv[0].weight.grad.clone())
+    assert grads[0].abs().sum() > 0 and grads[1].abs().sum() > 0
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_siamese_outputs():
+    out = Siamese(w_sharing=False, dropout=0.3, hidden=32)(torch.zeros(3, 2, 14, 14))
+    assert out["logits"].shape == (3, 2) and out["digit_logits"].shape == (3, 2, 10)
+
+
+def batch():
+    classes = torch.tensor([[1, 2], [7, 3], [4, 4]])
+    return {"x": torch.zeros(3, 2, 14, 14), "classes": classes, "target": (classes[:, 0] <= classes[:, 1]).long()}
+
+
+def outputs():
+    torch.manual_seed(1)
+    return {"logits": torch.randn(3, 2), "digit_logits": torch.randn(3, 2, 10)}
+
+
+def test_aux_loss_is_the_reported_mix_of_target_and_digit_losses():
+    b, o = batch(), outputs()
+    bce = F.binary_cross_entropy  # the report's BCELoss on sigmoid outputs, computed directly here
+    target = bce(torch.sigmoid(o["logits"]), F.one_hot(b["target"], 2).float())
+    aux = [bce(torch.sigmoid(o["digit_logits"][:, i]), F.one_hot(b["classes"][:, i], 10).float()) for i in (0, 1)]
+    config = MnistConfig(aux_loss=True, alpha=0.2)
+    expected = 0.2 * target + 0.8 / 2 * (aux[0] + aux[1])
+    assert float(TASK.loss(config, o, b)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(TASK.loss(MnistConfig(aux_loss=False), o, b)) == pytest.approx(float(target), rel=1e-5)
+
+
+def test_digit_labels_matter_only_with_aux_loss():
+    b, o = batch(), outputs()
+    relabelled = {**b, "classes": (b["classes"] + 1) % 10}
+    relabelled["target"] = b["target"]
+    with_aux, without = MnistConfig(aux_loss=True), MnistConfig(aux_loss=False)
+    assert TASK.loss(with_aux, o, b) != TASK.loss(with_aux, o, relabelled)
+    assert TASK.loss(without, o, b) == TASK.loss(without, o, relabelled)
+
+
+def test_aux_gradient_reaches_the_branches_only_with_aux_loss():
+    torch.manual_seed(0)
+    model = Siamese(w_sharing=False, dropout=0.0, hidden=16)
+    b = batch()
+    for aux_loss in (True, False):
+        model.zero_grad()
+        out = model(b["x"] + torch.randn(3, 2, 14, 14))
+        out = {**out, "logits": out["logits"].detach()}  # only the digit path can carry gradient now
+        loss = TASK.loss(MnistConfig(aux_loss=aux_loss), out, b)
+        if aux_loss:
+            loss.backward()
+            assert model.branch2.fc[-1].weight.grad.abs().sum() > 0
+        else:
+            assert not loss.requires_grad
+
+
+def test_metrics():
+    b, o = batch(), outputs()
+    o["logits"] = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])  # predicts 1, 0, 0; targets 1, 0, 1
+    o["digit_logits"] = F.one_hot(b["classes"], 10).float()
+    metrics = TASK.metrics(MnistConfig(aux_loss=True), o, b)
+    assert metrics == {"accuracy": pytest.approx(2 / 3), "digit_accuracy": 1.0}
+    assert "digit_accuracy" not in TASK.metrics(MnistConfig(), o, b)
