@@ -27,7 +27,7 @@ class MnistConfig(BaseConfig):
                         min=1, max=TEST_SIZE // 2)
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
     epochs: int = option(25, "Training epochs per round.", min=1)
-    batch_size: int = option(100, "Mini-batch size.", min=1)
+    batch_size: int = option(25, "Mini-batch size (report silent; see README).", min=1)
     optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam"))
     lr: float = option(1e-3, "Learning rate (report 004: 0.001).", min=0.0, min_exclusive=True)
 
