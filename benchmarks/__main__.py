@@ -6,6 +6,7 @@ Writes benchmarks/out/mnist.json and mnist.md. Issue 5 adds the reference loops 
 import argparse
 import json
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -68,4 +69,5 @@ if __name__ == "__main__":
     try:
         main()
     except SuiteError as error:
-        raise SystemExit(f"benchmarks: error: {error}") from None
+        print(f"benchmarks: error: {error}", file=sys.stderr)
+        sys.exit(2)
