@@ -23,7 +23,19 @@ from suite.store import DEFAULT_PATH, Store
 
 app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-run_app = typer.Typer(help="Run repeated randomized rounds of a task's experiment.", no_args_is_help=True)
+
+
+class TaskGroup(typer.core.TyperGroup):
+    """`suite run NAME`: an unknown NAME is an unknown task, named as such with the known ones."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            ctx.fail(f"unknown task {args[0]!r}; known: {', '.join(self.list_commands(ctx)) or 'none installed'}")
+        return super().resolve_command(ctx, args)
+
+
+run_app = typer.Typer(cls=TaskGroup, help="Run repeated randomized rounds of a task's experiment.",
+                      no_args_is_help=True)
 app.add_typer(run_app, name="run")
 
 
