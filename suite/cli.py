@@ -93,7 +93,8 @@ def summary_table(title: str, rounds) -> Table:
 def summary_json(experiment: dict[str, Any], rounds) -> dict[str, Any]:
     stats = summarize(rounds)
     return {"experiment_id": experiment["id"], "task": experiment["task"], "config": experiment["config"],
-            "config_hash": experiment["config_hash"], "rounds": int(len(rounds)),
+            "config_hash": experiment["config_hash"], "setting": experiment.get("setting", {}),
+            "rounds": int(len(rounds)),
             "seeds": sorted({int(s) for s in rounds["seed"]}),
             "metrics": {m: {k: (None if v != v else float(v)) for k, v in row.items()}
                         for m, row in stats.iterrows()}}
@@ -103,13 +104,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _config_parameters(task: registry.Task) -> list[inspect.Parameter]:
-    """One CLI option per config field; None means 'not given', so presets can fill it.
+def _config_parameters(task: registry.Task, only: tuple[str, ...] | None = None) -> list[inspect.Parameter]:
+    """One CLI option per config field (or per field in `only`); None means 'not given', so presets can fill it.
 
     The task's own fields come first ("Experiment"), then the engine's shared ones ("Training").
     """
     shared = {f.name for f in dataclasses.fields(BaseConfig)}
-    fields = ordered_fields(task.config_cls)
+    fields = [f for f in ordered_fields(task.config_cls) if only is None or f.name in only]
     kinds = field_types(task.config_cls)
     params = []
     for f in fields:
@@ -158,23 +159,69 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     changed = ", ".join(f"{k}={v}" for k, v in non_defaults(task.config_cls, config_dict(config)).items()) or "defaults"
     reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
     out().print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
-                            f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
+                              f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
+    for line in _setting_lines(experiment) + task.summary_lines(config, outcome.rounds):
+        out().print(line)
 
 
-def _make_run_command(task: registry.Task) -> None:
+def _setting_lines(experiment: dict[str, Any]) -> list[str]:
+    return [f"{key}: {value}" for key, value in experiment.get("setting", {}).items()]
+
+
+def _register(group: typer.Typer, task: registry.Task, params: list[inspect.Parameter], body, help_text: str) -> None:
+    """Add `body(task, options)` to `group` as the sub-command named after the task, with these parameters."""
     def command(**options: Any) -> None:
-        _run(task, options)
+        body(task, options)
 
-    params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
-              for name, (kind, default) in RUN_OPTIONS.items()] + _config_parameters(task)
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = task.name
-    run_app.command(name=task.name, help=task.description)(command)
+    group.command(name=task.name, help=help_text)(command)
+
+
+def _run_parameters(options: dict[str, tuple[Any, Any]]) -> list[inspect.Parameter]:
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+            for name, (kind, default) in options.items()]
+
+
+data_app = typer.Typer(cls=TaskGroup, help="Prepare a task's data (decode, preprocess, cache) and describe it.",
+                       no_args_is_help=True)
+prepare_app = typer.Typer(cls=TaskGroup, help="Check a task's data and build its preprocessing cache.",
+                          no_args_is_help=True)
+stats_app = typer.Typer(cls=TaskGroup, help="Print statistics of a task's data set and pairs.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+data_app.add_typer(prepare_app, name="prepare")
+data_app.add_typer(stats_app, name="stats")
+DATA_OPTIONS = {k: RUN_OPTIONS[k] for k in ("data_dir", "download")}
+
+
+def _data_config(task: registry.Task, options: dict[str, Any]) -> tuple[Any, Path, bool]:
+    run_opts = {k: options.pop(k) for k in DATA_OPTIONS}
+    config = build_config(task.config_cls, {k: v for k, v in options.items() if v is not None})
+    return config, resolve_data_dir(run_opts["data_dir"], create=run_opts["download"]), run_opts["download"]
+
+
+def _prepare(task: registry.Task, options: dict[str, Any]) -> None:
+    config, data_dir, download = _data_config(task, options)
+    out().print(task.prepare_data(config, data_dir, download))
+
+
+def _stats(task: registry.Task, options: dict[str, Any]) -> None:
+    config, data_dir, _ = _data_config(task, options)
+    for title, frame in task.data_stats(config, data_dir):
+        table = Table(title=title, title_justify="left")
+        for column in frame.columns:
+            table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        out().print(table)
 
 
 for _task in registry.tasks().values():
-    _make_run_command(_task)
+    _register(run_app, _task, _run_parameters(RUN_OPTIONS) + _config_parameters(_task), _run, _task.description)
+    _data_params = _run_parameters(DATA_OPTIONS) + _config_parameters(_task, _task.data_fields)
+    _register(prepare_app, _task, _data_params, _prepare, f"Check {_task.name}'s data and build its cache.")
+    _register(stats_app, _task, _data_params, _stats, f"Statistics of {_task.name}'s data set and pairs.")
 
 
 @app.command("list")

@@ -83,10 +83,16 @@ class BaseConfig:
 
     epochs: int = option(25, "Training epochs per round.", min=1)
     batch_size: int = option(100, "Mini-batch size.", min=1)
-    optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam"))
+    optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam", "adamw", "rmsprop"))
     lr: float = option(1e-3, "Learning rate.", min=0.0, min_exclusive=True)
-    momentum: float = option(0.0, "Momentum (SGD only).", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "L2 weight decay.", min=0.0)
+    momentum: float = option(0.0, "Momentum (SGD and RMSprop).", min=0.0, max=1.0)
+    weight_decay: float = option(0.0, "L2 weight decay (AdamW: decoupled).", min=0.0)
+    schedule: str = option("none", "Learning-rate schedule: none, paper (×0.99 per epoch, Koch et al.), "
+                           "step (÷10 at --step-epoch), cosine (to 0 over the epochs).",
+                           choices=("none", "paper", "step", "cosine"))
+    step_epoch: int = option(10, "Epoch at which --schedule step divides the learning rate by 10.", min=1)
+    patience: int = option(0, "Early stopping: stop after this many epochs without a lower validation loss and "
+                           "restore the best epoch's weights (0: off; needs a validation split).", min=0)
 
     def __post_init__(self) -> None:
         for name, kind in field_types(type(self)).items():

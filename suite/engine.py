@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from suite.devices import PeakMemory
+from suite.errors import SuiteError
 from suite.registry import Split, Task
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -22,20 +23,38 @@ EVAL_BATCH = 1024
 
 @dataclasses.dataclass
 class RoundResult:
-    metrics: dict[str, float]  # test_*, train_* (final model), val_* (last epoch), epochs
-    curves: list[dict[str, float]]  # one dict per epoch: train_loss, train_accuracy, val_* ...
+    metrics: dict[str, float]  # test_*, train_*, val_* of the final (or restored best) model; epochs, best_epoch
+    curves: list[dict[str, float]]  # one dict per epoch: train_loss, train_accuracy, val_*, lr ...
     epoch_seconds: list[float]
     seconds: float
     peak_memory_bytes: int
     device: str
+    scores: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → one score per example
 
 
 def make_optimizer(config: Any, params) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    raise ValueError(f"optimizer {config.optimizer!r}")  # the config's choices make this unreachable
+    name, lr, wd = config.optimizer, config.lr, config.weight_decay
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    raise ValueError(f"optimizer {name!r}")  # the config's choices make this unreachable
+
+
+def make_schedule(config: Any, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Stepped once per epoch."""
+    sched = torch.optim.lr_scheduler
+    if config.schedule == "paper":  # Koch et al.: the learning rate decays by 1 % per epoch
+        return sched.ExponentialLR(optimizer, gamma=0.99)
+    if config.schedule == "step":
+        return sched.MultiStepLR(optimizer, milestones=[config.step_epoch], gamma=0.1)
+    if config.schedule == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
 
 
 def _to(split: Split, device: torch.device) -> Split:
@@ -55,16 +74,24 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, float]:
-    """Loss and task metrics of the model in eval mode over a whole split."""
+def predict(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, torch.Tensor]:
+    """The model's outputs over a whole split, in eval mode, in chunks."""
     model.eval()
-    n = len(split["x"])
-    outputs = _cat([model(split["x"][i:i + EVAL_BATCH]) for i in range(0, n, EVAL_BATCH)])
+    x = split["x"]
+    return _cat([model(task.transform(config, x[i:i + EVAL_BATCH], None)) for i in range(0, len(x), EVAL_BATCH)])
+
+
+def split_metrics(task: Task, config: Any, outputs: dict[str, torch.Tensor], split: Split) -> dict[str, float]:
     return {"loss": float(task.loss(config, outputs, split)), **task.metrics(config, outputs, split)}
 
 
+def evaluate(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, float]:
+    """Loss and task metrics of the model in eval mode over a whole split."""
+    return split_metrics(task, config, predict(task, config, model, split), split)
+
+
 def _train_epoch(task: Task, config: Any, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 split: Split, order: torch.Generator) -> dict[str, float]:
+                 split: Split, order: torch.Generator, augment: torch.Generator | None) -> dict[str, float]:
     model.train()
     n = len(split["x"])
     device = split["x"].device
@@ -73,7 +100,7 @@ def _train_epoch(task: Task, config: Any, model: nn.Module, optimizer: torch.opt
     seen: list[dict[str, torch.Tensor]] = []
     for index in perm.split(config.batch_size):
         batch = _take(split, index)
-        outputs = model(batch["x"])
+        outputs = model(task.transform(config, batch["x"], augment))
         loss = task.loss(config, outputs, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -85,26 +112,67 @@ def _train_epoch(task: Task, config: Any, model: nn.Module, optimizer: torch.opt
     return {"loss": float(loss_sum) / n, **running}
 
 
+class EarlyStopping:
+    """Tracks the epoch of lowest validation loss and keeps a copy of its weights."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_loss = float("inf")
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, val_loss: float, model: nn.Module) -> bool:
+        """Record this epoch; True when training should stop."""
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            if self.patience:
+                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return bool(self.patience) and epoch - self.best_epoch >= self.patience
+
+
 def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], device: torch.device,
-        order: torch.Generator, on_epoch: EpochCallback | None = None) -> RoundResult:
-    """Train for config.epochs epochs, then measure the final model on every split."""
+        order: torch.Generator, on_epoch: EpochCallback | None = None,
+        augment: torch.Generator | None = None) -> RoundResult:
+    """Train up to config.epochs epochs (early stopping on validation loss when config.patience > 0, restoring
+    the best epoch's weights), then measure the model on every split."""
+    patience = getattr(config, "patience", 0)
+    if patience and "val" not in splits:
+        raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
     start = time.perf_counter()
     with PeakMemory(device) as peak:
         splits = {name: _to(split, device) for name, split in splits.items()}
         model = model.to(device)
         optimizer = make_optimizer(config, model.parameters())
+        schedule = make_schedule(config, optimizer)
+        stopping = EarlyStopping(patience)
         curves, epoch_seconds = [], []
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
-            row = _prefixed("train", _train_epoch(task, config, model, optimizer, splits["train"], order))
+            row = {"lr": optimizer.param_groups[0]["lr"]}
+            row |= _prefixed("train", _train_epoch(task, config, model, optimizer, splits["train"], order, augment))
+            if schedule is not None:
+                schedule.step()
+            stop = False
             if "val" in splits:
                 row |= _prefixed("val", evaluate(task, config, model, splits["val"]))
+                stop = stopping.update(epoch, row["val_loss"], model)
             epoch_seconds.append(time.perf_counter() - t0)
             curves.append(row)
             if on_epoch is not None:
                 on_epoch(epoch, row)
-        metrics = {"epochs": float(config.epochs)}
+            if stop:
+                break
+        if stopping.best_state is not None:
+            model.load_state_dict(stopping.best_state)
+        metrics = {"epochs": float(len(curves))}
+        if stopping.best_epoch >= 0:
+            metrics["best_epoch"] = float(stopping.best_epoch + 1)
+        outputs = {name: predict(task, config, model, split) for name, split in splits.items()}
         for name, split in splits.items():
-            metrics |= _prefixed(name, evaluate(task, config, model, split))
+            metrics |= _prefixed(name, split_metrics(task, config, outputs[name], split))
+        metrics |= task.final_metrics(config, outputs, splits)
+        scores = {name: s.cpu() for name in ("val", "test") if name in splits
+                  and (s := task.scores(config, outputs[name], splits[name])) is not None}
     return RoundResult(metrics=metrics, curves=curves, epoch_seconds=epoch_seconds,
-                       seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes, device=str(device))
+                       seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes, device=str(device),
+                       scores=scores)

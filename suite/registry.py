@@ -7,6 +7,7 @@ Tasks live outside the framework and announce themselves through the `suite.task
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,14 +73,34 @@ class Task:
     models: NamedRegistry
     presets: NamedRegistry  # value: dict of config overrides
     primary_metric: str = "test_accuracy"
+    data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
+
+    def prepare_data(self, config: Any, data_dir: Path, download: bool) -> str:
+        """`suite data prepare`: check the data and build any cache; a line saying what was done."""
+        self.prepare(config, data_dir, download)
+        return f"{self.name}: data in {data_dir} is ready"
+
+    def data_stats(self, config: Any, data_dir: Path) -> list[tuple[str, Any]]:
+        """`suite data stats`: (title, pandas DataFrame) tables describing the data set."""
+        raise SuiteError(f"task {self.name} has no data statistics")
 
     def prepare(self, config: Any, data_dir: str, download: bool) -> Any:
         """Load and check the on-disk data once per experiment; raise SuiteError on any problem."""
         raise NotImplementedError
 
-    def round_data(self, prepared: Any, config: Any, generator: torch.Generator) -> dict[str, Split]:
-        """The splits of one round ("train", optionally "val", "test"), sampled with `generator` only."""
+    def round_data(self, prepared: Any, config: Any, generator: torch.Generator, round_index: int) -> dict[str, Split]:
+        """The splits of one round ("train", optionally "val", "test"), sampled with `generator` only.
+
+        `round_index` is for protocols whose rounds are folds; sampling must use only `generator`."""
         raise NotImplementedError
+
+    def setting(self, config: Any, prepared: Any) -> dict[str, str]:
+        """Facts about the data a result depends on (e.g. a benchmark's evaluation setting), stored with it."""
+        return {}
+
+    def transform(self, config: Any, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        """Stored inputs → model inputs, on the device; augmented when `augment` is given (training)."""
+        return x
 
     def build_model(self, config: Any) -> nn.Module:
         return self.models.get(config.model).value(config)
@@ -90,6 +111,19 @@ class Task:
     def metrics(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
         """Metrics of a whole split from the model's outputs on it (the engine adds the loss)."""
         raise NotImplementedError
+
+    def final_metrics(self, config: Any, outputs: dict[str, dict[str, torch.Tensor]],
+                      splits: dict[str, Split]) -> dict[str, float]:
+        """Metrics that need several splits at once (e.g. a threshold chosen on validation, applied to test)."""
+        return {}
+
+    def scores(self, config: Any, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor | None:
+        """One score per example of a split, stored with the round for ROC curves and error galleries."""
+        return None
+
+    def summary_lines(self, config: Any, rounds: Any) -> list[str]:
+        """Extra lines under the summary table (e.g. a benchmark's own way of reporting)."""
+        return []
 
 
 def _discover() -> dict[str, Task]:

@@ -36,11 +36,12 @@ class Outcome:
 def train_round(task: Task, config: Any, prepared: Any, seeds: RoundSeeds, device: torch.device,
                 on_epoch=None):
     """One round: its data from the data stream, its init and noise from their own streams."""
-    splits = task.round_data(prepared, config, seeds.generator("data"))
+    splits = task.round_data(prepared, config, seeds.generator("data"), seeds.round_index)
     torch.manual_seed(seeds.seed("init"))
     model = task.build_model(config)
     torch.manual_seed(seeds.seed("noise"))  # dropout and other training noise
-    return fit(task, config, model, splits, device, seeds.generator("order"), on_epoch)
+    return fit(task, config, model, splits, device, seeds.generator("order"), on_epoch,
+               augment=seeds.device_generator("augment", device))
 
 
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
@@ -48,7 +49,7 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     prepared = task.prepare(config, data_dir, download)
     experiment_id = store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
-                                            environment(describe(device)))
+                                            environment(describe(device)), task.setting(config, prepared))
     if fresh:
         store.delete_rounds(experiment_id, seed)
     done = store.finished_round_indices(experiment_id, seed) & set(range(rounds))

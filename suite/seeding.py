@@ -8,7 +8,7 @@ compared at equal round indices are paired.
 import numpy as np
 import torch
 
-STREAMS = ("data", "init", "order", "noise")  # noise: dropout and augmentation
+STREAMS = ("data", "init", "order", "noise", "augment")  # noise: dropout; augment: on-the-fly augmentation
 
 
 class RoundSeeds:
@@ -25,3 +25,7 @@ class RoundSeeds:
     def generator(self, stream: str) -> torch.Generator:
         """A CPU torch generator for one stream (sampling, permutations)."""
         return torch.Generator().manual_seed(self.seed(stream))
+
+    def device_generator(self, stream: str, device: torch.device) -> torch.Generator:
+        """A generator on `device`, so random ops there (augmentation) need no host round trip."""
+        return torch.Generator(device=device).manual_seed(self.seed(stream))

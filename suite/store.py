@@ -18,7 +18,7 @@ from suite.engine import RoundResult
 from suite.errors import SuiteError
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     torch_version TEXT NOT NULL,
     python_version TEXT NOT NULL,
     device TEXT NOT NULL,
+    setting TEXT NOT NULL DEFAULT '{}',
     UNIQUE (task, config_hash)
 );
 CREATE TABLE IF NOT EXISTS rounds (
@@ -54,7 +55,16 @@ CREATE TABLE IF NOT EXISTS epochs (
     seconds REAL NOT NULL,
     PRIMARY KEY (round_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS scores (
+    round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+    split TEXT NOT NULL,
+    example INTEGER NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (round_id, split, example)
+);
 """
+# Version 1 had no scores table and no setting column; the upgrade adds both, keeping every stored row.
+UPGRADES = {1: "ALTER TABLE experiments ADD COLUMN setting TEXT NOT NULL DEFAULT '{}'"}
 
 
 def _now() -> str:
@@ -83,6 +93,8 @@ class Store:
                                  f"up to {SCHEMA_VERSION} (upgrade suite)")
             if version < SCHEMA_VERSION:
                 with self.transaction():
+                    for old in range(max(version, 1), SCHEMA_VERSION) if version else ():
+                        self.db.execute(UPGRADES[old])
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
@@ -99,7 +111,7 @@ class Store:
     # experiments ------------------------------------------------------------------------------------------
 
     def ensure_experiment(self, task: str, config_hash: str, config: dict[str, Any],
-                          env: dict[str, str]) -> int:
+                          env: dict[str, str], setting: dict[str, str] | None = None) -> int:
         """The id of the experiment with this task and config hash, creating it if needed."""
         row = self.db.execute("SELECT id FROM experiments WHERE task = ? AND config_hash = ?",
                               (task, config_hash)).fetchone()
@@ -108,9 +120,9 @@ class Store:
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO experiments (task, config_hash, config, created, code_version, torch_version,"
-                " python_version, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " python_version, device, setting) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (task, config_hash, json.dumps(config, sort_keys=True), _now(), env["code_version"],
-                 env["torch_version"], env["python_version"], env["device"]))
+                 env["torch_version"], env["python_version"], env["device"], json.dumps(setting or {})))
             return int(cur.lastrowid)
 
     def experiment(self, experiment_id: int) -> dict[str, Any]:
@@ -119,6 +131,7 @@ class Store:
             raise SuiteError(f"no experiment {experiment_id} in {self.path} (see `suite results`)")
         out = dict(row)
         out["config"] = json.loads(out["config"])
+        out["setting"] = json.loads(out["setting"])
         return out
 
     def experiments(self) -> pd.DataFrame:
@@ -145,6 +158,10 @@ class Store:
                 "INSERT INTO epochs (round_id, epoch, metrics, seconds) VALUES (?, ?, ?, ?)",
                 [(cur.lastrowid, i, json.dumps(m), s)
                  for i, (m, s) in enumerate(zip(result.curves, result.epoch_seconds, strict=True))])
+            self.db.executemany(
+                "INSERT INTO scores (round_id, split, example, score) VALUES (?, ?, ?, ?)",
+                [(cur.lastrowid, split, i, float(v)) for split, values in result.scores.items()
+                 for i, v in enumerate(values.tolist())])
 
     def finished_round_indices(self, experiment_id: int, seed: int) -> set[int]:
         rows = self.db.execute("SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ?"
@@ -169,6 +186,12 @@ class Store:
             frame = frame[frame["round_index"].isin(list(indices))]
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
         return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
+
+    def scores(self, round_id: int, split: str = "test") -> pd.Series:
+        """The stored per-example scores of one round's split, indexed by example."""
+        frame = pd.read_sql_query("SELECT example, score FROM scores WHERE round_id = ? AND split = ?"
+                                  " ORDER BY example", self.db, params=(round_id, split))
+        return frame.set_index("example")["score"]
 
     def curves(self, round_id: int) -> pd.DataFrame:
         frame = pd.read_sql_query("SELECT epoch, metrics, seconds FROM epochs WHERE round_id = ?"

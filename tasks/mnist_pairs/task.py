@@ -28,7 +28,6 @@ class MnistConfig(BaseConfig):
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
     epochs: int = option(25, "Training epochs per round.", min=1)
     batch_size: int = option(25, "Mini-batch size (report silent; see README).", min=1)
-    optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam"))
     lr: float = option(1e-3, "Learning rate (report 004: 0.001).", min=0.0, min_exclusive=True)
 
     def check(self) -> None:
@@ -61,7 +60,8 @@ class MnistPairs(Task):
     def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:
         return load_digits(data_dir, download)
 
-    def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator) -> dict[str, Split]:
+    def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator,
+                   round_index: int = 0) -> dict[str, Split]:
         # Drawn in a fixed order from the data stream only, so model options never change the pairs.
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
                                 generator)

@@ -89,3 +89,31 @@ def test_missing_store_for_reading(tmp_path):
     with pytest.raises(SuiteError, match="no results store"):
         Store(tmp_path / "none.db", create=False)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_scores_and_setting_are_stored(tmp_path):
+    import torch
+    store = Store(tmp_path / "r.db")
+    exp = store.ensure_experiment("lfw", "abc", {}, ENV, {"protocol": "View 1"})
+    stored = result(0.7)
+    stored.scores = {"test": torch.tensor([0.25, 0.75, 0.5])}
+    store.add_round(exp, 0, seed=0, result=stored)
+    round_id = int(store.rounds(exp)["id"].iloc[0])
+    assert list(store.scores(round_id)) == [0.25, 0.75, 0.5]
+    assert store.scores(round_id, "val").empty
+    assert store.experiment(exp)["setting"] == {"protocol": "View 1"}
+
+
+def test_version_1_store_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "r.db"
+    store = Store(path)
+    exp = store.ensure_experiment("mnist", "abc", {"lr": 0.1}, ENV)
+    store.add_round(exp, 0, seed=0, result=result(0.9))
+    store.close()
+    old = sqlite3.connect(path)  # make it what version 1 wrote: no scores table, no setting column
+    old.executescript("DROP TABLE scores; ALTER TABLE experiments DROP COLUMN setting; PRAGMA user_version = 1;")
+    old.close()
+    upgraded = Store(path)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert list(upgraded.rounds(exp)["test_accuracy"]) == [0.9]
+    assert upgraded.experiment(exp)["setting"] == {}
