@@ -18,7 +18,6 @@ from suite.errors import SuiteError
 from suite.registry import Split, Task
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-EVAL_BATCH = 1024
 
 
 @dataclasses.dataclass
@@ -77,8 +76,8 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 def predict(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, torch.Tensor]:
     """The model's outputs over a whole split, in eval mode, in chunks."""
     model.eval()
-    x = split["x"]
-    return _cat([model(task.transform(config, x[i:i + EVAL_BATCH], None)) for i in range(0, len(x), EVAL_BATCH)])
+    x, step = split["x"], task.eval_batch_size
+    return _cat([model(task.transform(config, x[i:i + step], None)) for i in range(0, len(x), step)])
 
 
 def split_metrics(task: Task, config: Any, outputs: dict[str, torch.Tensor], split: Split) -> dict[str, float]:

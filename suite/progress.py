@@ -21,6 +21,9 @@ def _brief(metrics: dict[str, float]) -> str:
     return " ".join(f"{k}={metrics[k]:.4f}" for k in keys)
 
 
+EPOCH_LINE_SECONDS = 30.0
+
+
 class PlainLog:
     """One line per round (and a line per reuse), flushed: readable in CI logs and pipes."""
 
@@ -36,10 +39,13 @@ class PlainLog:
         self._say(f"experiment {experiment_id}: {rounds} rounds × {epochs} epochs{note}")
 
     def round_started(self, index: int) -> None:
-        self.t0 = time.perf_counter()
+        self.t0 = self.last_line = time.perf_counter()
 
     def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None:
-        pass
+        # Long epochs (faces on a CPU) get a line at most every EPOCH_LINE_SECONDS, so a log shows signs of life.
+        if time.perf_counter() - self.last_line >= EPOCH_LINE_SECONDS:
+            self.last_line = time.perf_counter()
+            self._say(f"round {index + 1}/{self.rounds} epoch {epoch + 1}: {_brief(metrics)}")
 
     def round_finished(self, index: int, metrics: dict[str, float]) -> None:
         self._say(f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "

@@ -73,6 +73,7 @@ class Task:
     models: NamedRegistry
     presets: NamedRegistry  # value: dict of config overrides
     primary_metric: str = "test_accuracy"
+    eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
 
     def prepare_data(self, config: Any, data_dir: Path, download: bool) -> str:

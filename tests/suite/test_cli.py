@@ -60,7 +60,7 @@ def test_preset_then_explicit_options(tmp_path, fake_mnist):
     (["run", "mnist", "--preset", "best-ever"], "unknown preset 'best-ever'"),
     (["run", "mnist", "--lr", "fast"], "Invalid value for '--lr'"),
     (["run", "mnist", "--device", "tpu"], "--device: 'tpu' is not one of"),
-    (["run", "imagenet"], "unknown task 'imagenet'; known: mnist"),
+    (["run", "imagenet"], "unknown task 'imagenet'; known: lfw, mnist"),
     (["show", "99"], "no results store"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, fake_mnist, args, message):

@@ -41,12 +41,12 @@ def test_same_seed_same_pairs_and_model_options_do_not_change_them(fake_mnist):
     small = {"pairs": 60}
     variants = [MnistConfig(**small), MnistConfig(**small, w_sharing=True, aux_loss=True, lr=0.1),
                 MnistConfig(**small, model="baseline", dropout=0.0, epochs=1)]
-    rounds = [TASK.round_data(digits, c, RoundSeeds(3, 2).generator("data")) for c in variants]
+    rounds = [TASK.round_data(digits, c, RoundSeeds(3, 2).generator("data"), 2) for c in variants]
     for other in rounds[1:]:
         for split in ("train", "test"):
             for key in ("x", "target", "classes"):
                 assert torch.equal(rounds[0][split][key], other[split][key])
-    next_round = TASK.round_data(digits, variants[0], RoundSeeds(3, 3).generator("data"))
+    next_round = TASK.round_data(digits, variants[0], RoundSeeds(3, 3).generator("data"), 3)
     assert not torch.equal(next_round["train"]["classes"], rounds[0]["train"]["classes"])
 
 

@@ -1,0 +1,173 @@
+"""The Siamese networks of the LFW reports: Koch et al. (2015)'s verification net and report 002's reduced one.
+
+Both share one layout: four conv blocks with kernels 10, 7, 4, 4 (stride 1, no padding; the first conv's
+stride is --stride), 2×2 max-pooling after the first three, then flatten → FC → sigmoid, the embedding.
+One branch reads both images of a pair; a distance between the two embeddings feeds one output unit.
+
+Block order by --batch-norm (report 003 tried the three placements):
+  none        conv → ReLU → pool
+  before-act  conv → BN → ReLU → pool            (BN between the linear conv and its activation)
+  after-conv  conv → ReLU → BN → pool            (BN after the conv's activation)
+  after-pool  conv → ReLU → pool → BN            (reports 000 and 002; the unpooled last block: conv → ReLU → BN)
+Dropout, when its rate is above 0, ends each block; the last block's dropout is the one before the FC layer.
+--dropout-schedule decreasing lowers the rate linearly from --dropout in the first block to 0 in the last.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.errors import SuiteError
+from suite.registry import NamedRegistry
+from tasks.lfw.config import LfwConfig
+
+MODELS = NamedRegistry("model")
+
+KERNELS = (10, 7, 4, 4)
+POOLED = (True, True, True, False)
+KOCH_FILTERS = (64, 128, 128, 256)
+KOCH_UNITS = 4096
+SMALL_FILTERS = (32, 32, 32, 32)
+SMALL_UNITS = 32
+DECREASING_STEP = 0.05  # report 001 §5.1 item 5: the dropout rate falls by 0.05 from one block to the next
+
+# Koch et al. 2015, §3.3 (reports 000 "Initial setup", 001 §5.1 items 5–6 and 002 "Configurations" quote the
+# conv values): conv weights N(0, 10⁻²), all biases N(0.5, 10⁻²), FC weights N(0, 2·10⁻¹). Values are std.
+PAPER_CONV_STD = 1e-2
+PAPER_FC_STD = 2e-1
+PAPER_BIAS_MEAN = 0.5
+PAPER_BIAS_STD = 1e-2
+
+
+def output_side(size: int, stride: int) -> int:
+    """Side of the last conv block's feature map for a size×size input; 0 when the input is too small."""
+    side = size
+    for i, (kernel, pooled) in enumerate(zip(KERNELS, POOLED, strict=True)):
+        if side < kernel:
+            return 0
+        side = (side - kernel) // (stride if i == 0 else 1) + 1
+        if pooled:
+            side //= 2
+    return side
+
+
+def smallest_size(stride: int) -> int:
+    size = 1
+    while output_side(size, stride) < 1:  # output_side grows with size, so the first hit is the smallest
+        size += 1
+    return size
+
+
+def dropout_rates(config: LfwConfig, blocks: int = len(KERNELS)) -> list[float]:
+    """Per-block dropout rates. Decreasing, as report 001 (§5.1 item 5): 0.05 less in each block than in the one
+    before, never below 0 (its --dropout 0.25 gives 0.25, 0.2, 0.15, 0.1)."""
+    if config.dropout_schedule == "constant":
+        return [config.dropout] * blocks
+    return [max(0.0, round(config.dropout - DECREASING_STEP * i, 10)) for i in range(blocks)]
+
+
+def conv_block(c_in: int, c_out: int, kernel: int, stride: int, pooled: bool, batch_norm: str,
+               dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride)]
+    if batch_norm == "before-act":
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU())
+    if batch_norm == "after-conv" or (batch_norm == "after-pool" and not pooled):
+        layers.append(nn.BatchNorm2d(c_out))
+    if pooled:
+        layers.append(nn.MaxPool2d(2))
+        if batch_norm == "after-pool":
+            layers.append(nn.BatchNorm2d(c_out))
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class Siamese(nn.Module):
+    """Shared branch (conv blocks → flatten → FC → sigmoid) on both images, then the distance head.
+
+    l1: |h1 − h2| → Linear(units, 1) (the paper's weighted L1); l2: (h1 − h2)² → Linear(units, 1);
+    cosine: cos(h1, h2) → Linear(1, 1), a learned scale and bias. Outputs per pair: "logits" (sigmoid = P(same
+    person)) and "distance" (L1 sum, L2 norm or 1 − cosine; non-negative, for the contrastive loss).
+    """
+
+    def __init__(self, name: str, config: LfwConfig, filters: list[int], units: int) -> None:
+        super().__init__()
+        side = output_side(config.size, config.stride)
+        if side < 1:
+            raise SuiteError(f"--size {config.size} is too small for model {name} with --stride "
+                             f"{config.stride}: the smallest size that works is {smallest_size(config.stride)}")
+        rates = dropout_rates(config, len(KERNELS))
+        blocks, c_in = [], config.channels
+        for i, (c_out, kernel, pooled, rate) in enumerate(zip(filters, KERNELS, POOLED, rates, strict=True)):
+            stride = config.stride if i == 0 else 1
+            blocks.append(conv_block(c_in, c_out, kernel, stride, pooled, config.batch_norm, rate))
+            c_in = c_out
+        self.convs = nn.Sequential(*blocks)
+        self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, units), nn.Sigmoid())
+        self.distance = config.distance
+        self.head = nn.Linear(1 if config.distance == "cosine" else units, 1)
+        init_weights(self, config.init)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = x.shape[0]
+        # N×2×C×H×W → 2N×C×H×W (a view): both images in one batched pass, and BN sees them together.
+        h = self.embedding(self.convs(x.flatten(0, 1))).view(n, 2, -1)
+        h1, h2 = h[:, 0], h[:, 1]
+        if self.distance == "cosine":
+            similarity = F.cosine_similarity(h1, h2, dim=1)
+            features, distance = similarity.unsqueeze(1), 1 - similarity
+        elif self.distance == "l2":
+            features = (h1 - h2).square()
+            distance = torch.linalg.vector_norm(h1 - h2, dim=1)  # its gradient at 0 is 0, unlike sqrt(sum)
+        else:
+            features = (h1 - h2).abs()
+            distance = features.sum(1)
+        return {"logits": self.head(features).squeeze(1), "distance": distance}
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """paper: Koch et al.'s normals (constants above); xavier: Glorot uniform; kaiming: He normal for ReLU;
+    lecun: normal with std 1/sqrt(fan_in). The last three zero the biases; batch norm keeps its 1/0."""
+    for m in model.modules():
+        if not isinstance(m, (nn.Conv2d, nn.Linear)):
+            continue
+        if scheme == "paper":
+            nn.init.normal_(m.weight, 0.0, PAPER_CONV_STD if isinstance(m, nn.Conv2d) else PAPER_FC_STD)
+            nn.init.normal_(m.bias, PAPER_BIAS_MEAN, PAPER_BIAS_STD)
+            continue
+        if scheme == "xavier":
+            nn.init.xavier_uniform_(m.weight)
+        elif scheme == "kaiming":
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        elif scheme == "lecun":
+            nn.init.kaiming_normal_(m.weight, nonlinearity="linear")  # gain 1: std = 1/sqrt(fan_in)
+        else:
+            raise SuiteError(f"init: unknown scheme {scheme!r}")
+        nn.init.zeros_(m.bias)
+
+
+def _filters(config: LfwConfig, default: tuple[int, ...], name: str) -> list[int]:
+    filters = config.filter_list(default)
+    if len(filters) != len(default):
+        raise SuiteError(f"filters: model {name} has {len(default)} conv layers, got {len(filters)} "
+                         f"values ({config.filters!r})")
+    return filters
+
+
+@MODELS.register("koch", "Koch et al. 2015: conv 64@10×10, 128@7×7, 128@4×4, 256@4×4 (ReLU, max-pool), "
+                 "FC 4096 sigmoid, distance → 1 unit; 38,951,745 parameters at 1×105×105.")
+def koch(config: LfwConfig) -> nn.Module:
+    """The paper's verification net as reports 000–003 rebuilt it (report 003: 38,951,745 parameters with a
+    grayscale 105×105 input, L1 distance and the 4096 → 1 output layer)."""
+    return Siamese("koch", config, _filters(config, KOCH_FILTERS, "koch"), config.fc_units or KOCH_UNITS)
+
+
+@MODELS.register("small", "Report 002's final reduced net: conv 32@10×10, 32@7×7, 32@4×4, 32@4×4, FC 32 "
+                 "sigmoid, distance → 1 unit; 123,201 parameters at 1×105×105.")
+def small(config: LfwConfig) -> nn.Module:
+    """Report 002, Experiment 8 (kept in Experiments 9–10, the last ones; Experiment 9 its best test
+    accuracy, 66.9 %): conv 1→32@10×10, 32→32@7×7, 32→32@4×4, 32→32@4×4, the first three max-pooled, then
+    Linear(1152, 32) → sigmoid and Linear(32, 1). The report trained it with batch norm after each pool
+    (after the ReLU in the last block) and dropout 0.7 in every block: --batch-norm after-pool --dropout 0.7."""
+    return Siamese("small", config, _filters(config, SMALL_FILTERS, "small"), config.fc_units or SMALL_UNITS)

@@ -1,0 +1,157 @@
+"""The `lfw` task: face verification on LFW pairs (reports 000–003, Koch et al. 2015)."""
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+from suite.registry import Split, Task
+from tasks.lfw import data, verification
+from tasks.lfw.augment import augment_images
+from tasks.lfw.config import LfwConfig
+from tasks.lfw.models import MODELS
+from tasks.lfw.presets import PRESETS
+
+VIEW1_FILES = ("pairsDevTrain.txt", "pairsDevTest.txt")
+VIEW2_FILE = "pairs.txt"
+# LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
+# unsupervised, so the colour layouts use no outside data.
+SETTING = {"lfw-a": "image-restricted, label-free outside data (LFW-a alignment)"}
+DEFAULT_SETTING = "image-restricted, no outside data"
+
+
+@dataclasses.dataclass
+class LfwData:
+    layout: str
+    root: Path
+    images: torch.Tensor  # uint8 M×C×S×S, preprocessed
+    row: dict[tuple[str, int], int]  # (person, image number) → row of `images`
+    files: dict[str, list[data.Pair]]  # pairs file name → its pairs
+    cache_hit: bool
+    seconds: float
+
+
+def _pair_tensors(prepared: LfwData, pairs: list[data.Pair]) -> Split:
+    a = torch.tensor([prepared.row[(p.name_a, p.index_a)] for p in pairs], dtype=torch.long)
+    b = torch.tensor([prepared.row[(p.name_b, p.index_b)] for p in pairs], dtype=torch.long)
+    return {"x": torch.stack([prepared.images[a], prepared.images[b]], dim=1),
+            "target": torch.tensor([p.same for p in pairs], dtype=torch.float32)}
+
+
+class Lfw(Task):
+    name = "lfw"
+    description = "LFW face verification: are two face images the same person? (Koch et al. 2015, reports 000–003)"
+    config_cls = LfwConfig
+    models = MODELS
+    presets = PRESETS
+    data_fields = ("layout", "protocol", "crop", "size", "channels")
+    eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
+
+    # data --------------------------------------------------------------------------------------------------
+
+    def prepare(self, config: LfwConfig, data_dir: Path, download: bool) -> LfwData:
+        start = time.perf_counter()
+        layout, root = data.find_layout(Path(data_dir), config.layout)
+        pairs_dir = root.parent  # both layouts keep their pairs files beside the image folder
+        names = VIEW1_FILES if config.protocol == "view1" else (VIEW2_FILE,)
+        files = {}
+        for name in names:
+            path = pairs_dir / name
+            files[name] = data.read_pairs(path)
+            data.check_images(files[name], root, path)
+        keys = sorted({key for pairs in files.values() for p in pairs
+                       for key in ((p.name_a, p.index_a), (p.name_b, p.index_b))})
+        images, row, hit = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
+                                            data.default_cache_dir())
+        return LfwData(layout, root, images, row, files, hit, time.perf_counter() - start)
+
+    def prepare_data(self, config: LfwConfig, data_dir: Path, download: bool) -> str:
+        prepared = self.prepare(config, data_dir, download)
+        how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
+        return (f"lfw: {len(prepared.images)} images of the {config.protocol} pairs ({prepared.layout}, crop "
+                f"{config.crop}, {config.channels}×{config.size}×{config.size}) {how} in {prepared.seconds:.1f} s; "
+                f"cache: {data.default_cache_dir()}")
+
+    def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
+        return list(data.dataset_stats(Path(data_dir), config.layout).items())
+
+    def setting(self, config: LfwConfig, prepared: LfwData) -> dict[str, str]:
+        protocol = ("View 1: train on pairsDevTrain, test on pairsDevTest" if config.protocol == "view1"
+                    else "View 2: 10-fold cross-validation on pairs.txt, round r tests fold r mod 10")
+        return {"protocol": protocol, "layout": prepared.layout,
+                "LFW setting": SETTING.get(prepared.layout, DEFAULT_SETTING)}
+
+    def round_data(self, prepared: LfwData, config: LfwConfig, generator: torch.Generator,
+                   round_index: int) -> dict[str, Split]:
+        if config.protocol == "view1":
+            training, test = prepared.files[VIEW1_FILES[0]], prepared.files[VIEW1_FILES[1]]
+        else:
+            folds = data.view2_folds(prepared.files[VIEW2_FILE])
+            test = folds[round_index % len(folds)]
+            training = [p for i, fold in enumerate(folds) if i != round_index % len(folds) for p in fold]
+        train, val = data.split_validation(training, config.val_fraction, generator)
+        splits = {"train": _pair_tensors(prepared, train), "test": _pair_tensors(prepared, test)}
+        return splits | ({"val": _pair_tensors(prepared, val)} if val else {})
+
+    def transform(self, config: LfwConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        images = x.float() / 255  # N×2×C×S×S
+        if augment is not None and (config.flip or config.affine or config.brightness):
+            flat = augment_images(images.flatten(0, 1), flip=config.flip, affine=config.affine,
+                                  brightness=config.brightness, generator=augment)
+            images = flat.view_as(images)
+        return images
+
+    # loss and metrics ------------------------------------------------------------------------------------
+
+    def loss(self, config: LfwConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        same = batch["target"]
+        if config.loss == "contrastive":  # Hadsell et al. 2006: pull matched pairs together, push others apart
+            distance = outputs["distance"]
+            return (same * distance.pow(2) + (1 - same) * F.relu(config.margin - distance).pow(2)).mean() / 2
+        target = same * (1 - config.label_smoothing) + config.label_smoothing / 2
+        return F.binary_cross_entropy_with_logits(outputs["logits"], target)
+
+    def scores(self, config: LfwConfig, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor:
+        """P(same) for BCE; for the contrastive loss 2^(−2d/margin), which is 0.5 at half the margin."""
+        if config.loss == "contrastive":
+            return torch.exp2(-2 * outputs["distance"] / config.margin)
+        return torch.sigmoid(outputs["logits"])
+
+    def metrics(self, config: LfwConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
+        scores = self.scores(config, outputs, batch).double().cpu().numpy()
+        same = batch["target"].cpu().numpy() > 0.5
+        return {"accuracy": verification.accuracy(scores, same), "auc": verification.roc_auc(scores, same),
+                "eer": verification.equal_error_rate(scores, same)}
+
+    def final_metrics(self, config: LfwConfig, outputs: dict[str, dict[str, torch.Tensor]],
+                      splits: dict[str, Split]) -> dict[str, float]:
+        """Test accuracy at the threshold of best accuracy on validation (on training pairs without one)."""
+        source = "val" if "val" in splits else "train"
+        def arrays(name):
+            return (self.scores(config, outputs[name], splits[name]).double().cpu().numpy(),
+                    splits[name]["target"].cpu().numpy() > 0.5)
+        threshold = verification.best_threshold(*arrays(source))
+        test_scores, test_same = arrays("test")
+        return {"threshold": threshold,
+                "test_tuned_accuracy": verification.accuracy(test_scores, test_same, threshold)}
+
+    def summary_lines(self, config: LfwConfig, rounds: pd.DataFrame) -> list[str]:
+        if config.protocol != "view2" or "test_accuracy" not in rounds:
+            return []
+        lines = []
+        for metric in ("test_accuracy", "test_tuned_accuracy"):
+            values = rounds[metric].to_numpy()
+            folds = ", ".join(f"{100 * v:.2f}" for v in values)
+            error = stats.sem(values) if len(values) > 1 else math.nan
+            lines.append(f"{metric} over {len(values)} folds (LFW View 2: mean ± standard error): "
+                         f"{100 * np.mean(values):.2f} ± {100 * error:.2f} %; per fold: {folds}")
+        return lines
+
+
+TASK = Lfw()

@@ -1,0 +1,40 @@
+"""`suite data stats|prepare lfw` and `suite run lfw` as a user runs them."""
+
+import pytest
+
+from tests.cli_helpers import suite
+
+
+def test_data_stats_on_real_lfw_a(tmp_path, lfw_data_dir):
+    result = suite("data", "stats", "lfw", cwd=tmp_path, data_dir=lfw_data_dir, env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    images = next(line for line in result.stdout.splitlines() if "lfw-a" in line and "13233" in line)
+    assert [cell.strip() for cell in images.split("│")[3:8]] == ["5749", "13233", "2.302", "9.016", "1680"]
+    dev_train = next(line for line in result.stdout.splitlines() if "pairsDevTrain.txt" in line)
+    assert [cell.strip() for cell in dev_train.split("│")[3:6]] == ["2200", "1100", "1100"]
+    dev_test = next(line for line in result.stdout.splitlines() if "pairsDevTest.txt" in line)
+    assert [cell.strip() for cell in dev_test.split("│")[3:6]] == ["1000", "500", "500"]
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda tree: (tree / "lfw-a" / "lfw2" / "Bob_Ray" / "Bob_Ray_0002.jpg").unlink(),
+     "pairsDevTrain.txt line 3"),
+    (lambda tree: (tree / "lfw-a" / "pairsDevTest.txt").write_text("7\nEve_Fox\t1\t2\n"), "pairsDevTest.txt"),
+    (lambda tree: (tree / "lfw-a" / "lfw2" / "Ann_Lee" / "Ann_Lee_0001.jpg").write_bytes(b"\xff\xd8\xff\xe0"),
+     "Ann_Lee_0001.jpg"),
+])
+def test_bad_data_is_one_line_and_exit_2(tmp_path, lfw_a_tree, damage, message):
+    damage(lfw_a_tree)
+    store = tmp_path / "r.db"
+    result = suite("run", "lfw", "--model", "small", "--size", "72", "--epochs", "1", "--rounds", "1",
+                   "--store", str(store), cwd=tmp_path, data_dir=lfw_a_tree,
+                   env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("suite: error:") and message in lines[0], result.stderr
+
+
+def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
+    result = suite("run", "lfw", "--size", "40", "--rounds", "1", "--store", str(tmp_path / "r.db"),
+                   cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2 and "too small" in result.stderr and "Traceback" not in result.stderr
