@@ -411,7 +411,8 @@ def dataset_stats(data_dir: Path, layout: str) -> dict[str, pd.DataFrame]:
                                  "people": len(pair_people(pairs))} for split, (file, pairs) in splits.items()],
                                columns=["split", "file", "pairs", "matched", "mismatched", "people"])
     disjoint = {split: pair_people(pairs) for split, (_, pairs) in splits.items() if split != "View 2"}
-    shared = pd.DataFrame([{"split": row, **{column: len(disjoint[row] & disjoint[column]) for column in disjoint}}
+    short = {split: split.replace("fold ", "f") for split in disjoint}  # narrow columns: the matrix is 12 wide
+    shared = pd.DataFrame([{"split": row, **{short[c]: len(disjoint[row] & disjoint[c]) for c in disjoint}}
                            for row in disjoint])
     tables = {"images": images, "pairs": pairs_table, "people shared between splits": shared}
     return tables | ({"missing pairs files": pd.DataFrame(missing)} if missing else {})
