@@ -5,6 +5,7 @@ torchvision's `LFWPairs` layouts (`<data-dir>/lfw-py/{lfw,lfw_funneled,lfw-deepf
 in `lfw-py/`). In both the pairs files sit in the parent folder of the images root.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -196,15 +197,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SUITE_CACHE_DIR") or Path.home() / ".cache" / "suite").expanduser()
 
 
-class _Images(NamedTuple):
-    images: torch.Tensor
-    rows: dict[Key, int]
-    cache_hit: bool
-
-
-class LoadedImages(_Images):
-    """What load_images returns: unpacks as (images, rows, cache_hit); also carries .cache_path."""
-
+@dataclasses.dataclass(frozen=True)
+class LoadedImages:
+    images: torch.Tensor  # uint8 N×channels×size×size, one row per distinct key in sorted order
+    rows: dict[Key, int]  # (name, number) → row
+    cache_hit: bool  # whether the tensor came from the cache
     cache_path: Path
 
 
@@ -212,8 +209,7 @@ def load_images(root: Path, layout: str, keys: list[Key], crop: str, size: int, 
                 cache_dir: Path) -> LoadedImages:
     """Decode, crop and resize images once; later calls with the same inputs load the cached tensor.
 
-    Returns (images, rows, cache_hit): uint8 N×channels×size×size, one row per distinct key in sorted order;
-    rows[(name, number)] → row; whether the tensor came from the cache. The result also carries .cache_path.
+    Returns the images with their row per key, whether they came from the cache, and the cache file.
 
     crop "none" keeps the whole 250×250 image; "face" keeps its centred 125×125 box (rows and columns 62–186).
     Resizing is bilinear with antialiasing. Grayscale images asked for 3 channels are repeated; colour images
@@ -239,9 +235,7 @@ def load_images(root: Path, layout: str, keys: list[Key], crop: str, size: int, 
     if not hit:
         images = _preprocess(paths, crop, size, channels)
         _write_cache(cache_path, {"format": CACHE_FORMAT, "key": digest, "keys": keys, "images": images})
-    loaded = LoadedImages(images, rows, hit)
-    loaded.cache_path = cache_path
-    return loaded
+    return LoadedImages(images, rows, hit, cache_path)
 
 
 def _cache_key(root: Path, layout: str, paths: list[Path], crop: str, size: int, channels: int) -> str:

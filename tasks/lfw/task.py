@@ -18,8 +18,7 @@ from tasks.lfw.config import LfwConfig
 from tasks.lfw.models import MODELS
 from tasks.lfw.presets import PRESETS
 
-VIEW1_FILES = ("pairsDevTrain.txt", "pairsDevTest.txt")
-VIEW2_FILE = "pairs.txt"
+VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
 # unsupervised, so the colour layouts use no outside data.
 SETTING = {"lfw-a": "image-restricted, label-free outside data (LFW-a alignment)"}
@@ -32,14 +31,16 @@ class LfwData:
     root: Path
     images: torch.Tensor  # uint8 M×C×S×S, preprocessed
     row: dict[tuple[str, int], int]  # (person, image number) → row of `images`
-    files: dict[str, list[data.Pair]]  # pairs file name → its pairs
+    pairs: dict[str, list[data.Pair]]  # split ("DevTrain", "DevTest" or "View 2") → its pairs
+    folds: list[list[data.Pair]]  # View 2's folds; empty under View 1
     cache_hit: bool
+    cache_path: Path
     seconds: float
 
 
 def _pair_tensors(prepared: LfwData, pairs: list[data.Pair]) -> Split:
-    a = torch.tensor([prepared.row[(p.name_a, p.index_a)] for p in pairs], dtype=torch.long)
-    b = torch.tensor([prepared.row[(p.name_b, p.index_b)] for p in pairs], dtype=torch.long)
+    a = torch.tensor([prepared.row[p.key_a] for p in pairs], dtype=torch.long)
+    b = torch.tensor([prepared.row[p.key_b] for p in pairs], dtype=torch.long)
     return {"x": torch.stack([prepared.images[a], prepared.images[b]], dim=1),
             "target": torch.tensor([p.same for p in pairs], dtype=torch.float32)}
 
@@ -58,25 +59,24 @@ class Lfw(Task):
     def prepare(self, config: LfwConfig, data_dir: Path, download: bool) -> LfwData:
         start = time.perf_counter()
         layout, root = data.find_layout(Path(data_dir), config.layout)
-        pairs_dir = root.parent  # both layouts keep their pairs files beside the image folder
-        names = VIEW1_FILES if config.protocol == "view1" else (VIEW2_FILE,)
-        files = {}
-        for name in names:
-            path = pairs_dir / name
-            files[name] = data.read_pairs(path)
-            data.check_images(files[name], root, path)
-        keys = sorted({key for pairs in files.values() for p in pairs
-                       for key in ((p.name_a, p.index_a), (p.name_b, p.index_b))})
-        images, row, hit = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
-                                            data.default_cache_dir())
-        return LfwData(layout, root, images, row, files, hit, time.perf_counter() - start)
+        pairs = {}
+        for split in VIEW_SPLITS[config.protocol]:
+            path = data.pairs_path(root, split)
+            pairs[split] = data.read_pairs(path)
+            data.check_images(pairs[split], root, path)
+        folds = data.view2_folds(pairs["View 2"]) if config.protocol == "view2" else []
+        keys = data.image_keys([pair for split in pairs.values() for pair in split])
+        loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
+                                  data.default_cache_dir())
+        return LfwData(layout, root, loaded.images, loaded.rows, pairs, folds, loaded.cache_hit, loaded.cache_path,
+                       time.perf_counter() - start)
 
     def prepare_data(self, config: LfwConfig, data_dir: Path, download: bool) -> str:
         prepared = self.prepare(config, data_dir, download)
         how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
         return (f"lfw: {len(prepared.images)} images of the {config.protocol} pairs ({prepared.layout}, crop "
                 f"{config.crop}, {config.channels}×{config.size}×{config.size}) {how} in {prepared.seconds:.1f} s; "
-                f"cache: {data.default_cache_dir()}")
+                f"cache: {prepared.cache_path}")
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
         return list(data.dataset_stats(Path(data_dir), config.layout).items())
@@ -90,11 +90,11 @@ class Lfw(Task):
     def round_data(self, prepared: LfwData, config: LfwConfig, generator: torch.Generator,
                    round_index: int) -> dict[str, Split]:
         if config.protocol == "view1":
-            training, test = prepared.files[VIEW1_FILES[0]], prepared.files[VIEW1_FILES[1]]
+            training, test = prepared.pairs["DevTrain"], prepared.pairs["DevTest"]
         else:
-            folds = data.view2_folds(prepared.files[VIEW2_FILE])
-            test = folds[round_index % len(folds)]
-            training = [p for i, fold in enumerate(folds) if i != round_index % len(folds) for p in fold]
+            tested = round_index % len(prepared.folds)
+            test = prepared.folds[tested]
+            training = [p for i, fold in enumerate(prepared.folds) if i != tested for p in fold]
         train, val = data.split_validation(training, config.val_fraction, generator)
         splits = {"train": _pair_tensors(prepared, train), "test": _pair_tensors(prepared, test)}
         return splits | ({"val": _pair_tensors(prepared, val)} if val else {})

@@ -156,25 +156,28 @@ def load(data_dir: Path, cache: Path, layout: str = "lfw-a", crop: str = "face",
 
 
 def test_images_crop_resize_and_rows(lfw_a_tree, tmp_path):
-    images, rows, hit = load(lfw_a_tree, tmp_path / "cache")
+    loaded = load(lfw_a_tree, tmp_path / "cache")
+    images, rows, hit = loaded.images, loaded.rows, loaded.cache_hit
     assert images.dtype == torch.uint8 and images.shape == (7, 1, 25, 25) and not hit
     assert list(rows) == [("Ann_Lee", 1), ("Ann_Lee", 2), ("Ann_Lee", 3), ("Bob_Ray", 1), ("Bob_Ray", 2),
                           ("Cat_Poe", 1), ("Dan_Orr", 1)]
     expected = torch.tensor([value(*key) for key in rows], dtype=torch.float)
     assert (images.float().flatten(1) - expected[:, None]).abs().max() <= 3  # the box only: uniform
-    whole, _, _ = load(lfw_a_tree, tmp_path / "cache", crop="none", size=50)
+    whole = load(lfw_a_tree, tmp_path / "cache", crop="none", size=50).images
     assert (whole[:, 0, 25, 25].float() - expected).abs().max() <= 3
     assert (whole[:, 0, 0, 0].float() - (255 - expected)).abs().max() <= 3
 
 
 def test_colour_to_luma_and_grey_to_three_channels(lfw_py_tree, lfw_a_tree, tmp_path):
-    grey, rows, _ = load(lfw_py_tree, tmp_path / "cache", layout="lfw_funneled", channels=1)
+    loaded = load(lfw_py_tree, tmp_path / "cache", layout="lfw_funneled", channels=1)
+    grey, rows = loaded.images, loaded.rows
     luma = torch.tensor([colours(*key)[0] for key in rows], dtype=torch.float) @ torch.tensor([0.299, 0.587, 0.114])
     assert (grey[:, 0, 12, 12].float() - luma).abs().max() <= 3
-    colour, rows, _ = load(lfw_py_tree, tmp_path / "cache", layout="lfw_funneled", channels=3)
+    loaded = load(lfw_py_tree, tmp_path / "cache", layout="lfw_funneled", channels=3)
+    colour, rows = loaded.images, loaded.rows
     rgb = torch.tensor([colours(*key)[0] for key in rows], dtype=torch.float)
     assert (colour[:, :, 12, 12].float() - rgb).abs().max() <= 3
-    repeated, _, _ = load(lfw_a_tree, tmp_path / "cache", channels=3)
+    repeated = load(lfw_a_tree, tmp_path / "cache", channels=3).images
     assert torch.equal(repeated[:, 0], repeated[:, 1]) and torch.equal(repeated[:, 0], repeated[:, 2])
 
 

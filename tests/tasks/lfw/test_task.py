@@ -41,7 +41,8 @@ def test_view1_run_stores_curves_scores_and_setting(tmp_path, lfw_a_tree):
 def test_view2_round_r_tests_fold_r(lfw_a_tree):
     config = LfwConfig(protocol="view2", size=72, val_fraction=0.0)
     prepared = TASK.prepare(config, lfw_a_tree, False)
-    folds = data.view2_folds(prepared.files["pairs.txt"])
+    folds = data.view2_folds(prepared.pairs["View 2"])
+    assert prepared.folds == folds
     for r in range(4):
         splits = TASK.round_data(prepared, config, RoundSeeds(0, r).generator("data"), r)
         expected = TASK.round_data(prepared, config, RoundSeeds(0, r).generator("data"), r % len(folds))
