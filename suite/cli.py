@@ -156,7 +156,7 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     if run_opts["json_out"]:
         print(json.dumps(summary_json(experiment, outcome.rounds), indent=2))
         return
-    changed = ", ".join(f"{k}={v}" for k, v in non_defaults(task.config_cls, config_dict(config)).items()) or "defaults"
+    changed = _describe_config(task, config_dict(config))
     reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
     out().print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
                               f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
@@ -197,7 +197,7 @@ DATA_OPTIONS = {k: RUN_OPTIONS[k] for k in ("data_dir", "download")}
 
 def _data_config(task: registry.Task, options: dict[str, Any]) -> tuple[Any, Path, bool]:
     run_opts = {k: options.pop(k) for k in DATA_OPTIONS}
-    config = build_config(task.config_cls, {k: v for k, v in options.items() if v is not None})
+    config = resolve_config(task, None, options)
     return config, resolve_data_dir(run_opts["data_dir"], create=run_opts["download"]), run_opts["download"]
 
 

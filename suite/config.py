@@ -104,6 +104,12 @@ class BaseConfig:
         """Cross-field rules; tasks override and raise SuiteError."""
 
 
+def shared_option(name: str, default: Any, help: str | None = None) -> Any:
+    """A BaseConfig field with a task's own default (and help), keeping the shared choices and bounds."""
+    base = BaseConfig.__dataclass_fields__[name]
+    return dataclasses.field(default=default, metadata={**base.metadata, "help": help or base.metadata["help"]})
+
+
 def build_config(cls: type, values: Mapping[str, Any]) -> Any:
     """Instantiate cls from a mapping, rejecting keys the task does not know."""
     known = {f.name for f in dataclasses.fields(cls)}

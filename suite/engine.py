@@ -134,7 +134,7 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
         augment: torch.Generator | None = None) -> RoundResult:
     """Train up to config.epochs epochs (early stopping on validation loss when config.patience > 0, restoring
     the best epoch's weights), then measure the model on every split."""
-    patience = getattr(config, "patience", 0)
+    patience = config.patience
     if patience and "val" not in splits:
         raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
     start = time.perf_counter()

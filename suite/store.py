@@ -93,8 +93,9 @@ class Store:
                                  f"up to {SCHEMA_VERSION} (upgrade suite)")
             if version < SCHEMA_VERSION:
                 with self.transaction():
-                    for old in range(max(version, 1), SCHEMA_VERSION) if version else ():
-                        self.db.execute(UPGRADES[old])
+                    if version:  # an existing store: bring its tables up to date before the new ones are made
+                        for old in range(version, SCHEMA_VERSION):
+                            self.db.execute(UPGRADES[old])
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self.db.execute(statement)

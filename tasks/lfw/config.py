@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from suite.config import BaseConfig, option
+from suite.config import BaseConfig, option, shared_option
 from suite.errors import SuiteError
 
 LAYOUTS = ("auto", "lfw-a", "lfw", "lfw_funneled", "lfw-deepfunneled")
@@ -49,12 +49,11 @@ class LfwConfig(BaseConfig):
                            "(report 003 used about 0.1–0.2).", min=0.0, max=1.0)
     brightness: float = option(0.0, "Random brightness: multiply by a factor in [1 − b, 1 + b].", min=0.0, max=1.0)
     # Training (engine fields with this task's defaults: the paper's SGD with momentum)
-    epochs: int = option(20, "Training epochs per round.", min=1)
-    batch_size: int = option(128, "Mini-batch size.", min=1)
-    optimizer: str = option("sgd", "Optimizer.", choices=("sgd", "adam", "adamw", "rmsprop"))
-    lr: float = option(1e-2, "Learning rate.", min=0.0, min_exclusive=True)
-    momentum: float = option(0.5, "Momentum (SGD only).", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "L2 weight decay.", min=0.0)
+    epochs: int = shared_option("epochs", 20)
+    batch_size: int = shared_option("batch_size", 128)
+    optimizer: str = shared_option("optimizer", "sgd")
+    lr: float = shared_option("lr", 1e-2)
+    momentum: float = shared_option("momentum", 0.5)
 
     def check(self) -> None:
         if self.filters:

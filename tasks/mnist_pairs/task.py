@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from suite.config import BaseConfig, option
+from suite.config import BaseConfig, option, shared_option
 from suite.errors import SuiteError
 from suite.registry import NamedRegistry, Split, Task
 from tasks.mnist_pairs.data import TEST_SIZE, TRAIN_SIZE, Digits, draw_pairs, load_digits, normalise
@@ -26,9 +26,8 @@ class MnistConfig(BaseConfig):
     pairs: int = option(1000, "Pairs per round in the training set and, separately, in the test set.",
                         min=1, max=TEST_SIZE // 2)
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
-    epochs: int = option(25, "Training epochs per round.", min=1)
-    batch_size: int = option(25, "Mini-batch size (report silent; see README).", min=1)
-    lr: float = option(1e-3, "Learning rate (report 004: 0.001).", min=0.0, min_exclusive=True)
+    batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see README).")
+    lr: float = shared_option("lr", 1e-3, "Learning rate (report 004: 0.001).")
 
     def check(self) -> None:
         if self.model == "baseline" and (self.w_sharing or self.aux_loss):
