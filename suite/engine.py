@@ -29,6 +29,7 @@ class RoundResult:
     peak_memory_bytes: int
     device: str
     scores: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → one score per example
+    targets: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → the scored labels
 
 
 def make_optimizer(config: Any, params) -> torch.optim.Optimizer:
@@ -172,6 +173,7 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
         metrics |= task.final_metrics(config, outputs, splits)
         scores = {name: s.cpu() for name in ("val", "test") if name in splits
                   and (s := task.scores(config, outputs[name], splits[name])) is not None}
+        targets = {name: splits[name]["target"].cpu() for name in scores if "target" in splits[name]}
     return RoundResult(metrics=metrics, curves=curves, epoch_seconds=epoch_seconds,
                        seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes, device=str(device),
-                       scores=scores)
+                       scores=scores, targets=targets)

@@ -18,7 +18,7 @@ from suite.engine import RoundResult
 from suite.errors import SuiteError
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -60,11 +60,14 @@ CREATE TABLE IF NOT EXISTS scores (
     split TEXT NOT NULL,
     example INTEGER NOT NULL,
     score REAL NOT NULL,
+    target REAL,
     PRIMARY KEY (round_id, split, example)
 );
 """
-# Version 1 had no scores table and no setting column; the upgrade adds both, keeping every stored row.
-UPGRADES = {1: "ALTER TABLE experiments ADD COLUMN setting TEXT NOT NULL DEFAULT '{}'"}
+# Columns added since version 1 (which had no scores table). Upgrading creates missing tables from SCHEMA, then
+# adds each missing column, keeping every stored row; rows stored before a column existed hold its default.
+ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # version 2
+                 ("scores", "target", "REAL")]  # version 3: the label of each scored example
 
 
 def _now() -> str:
@@ -93,12 +96,13 @@ class Store:
                                  f"up to {SCHEMA_VERSION} (upgrade suite)")
             if version < SCHEMA_VERSION:
                 with self.transaction():
-                    if version:  # an existing store: bring its tables up to date before the new ones are made
-                        for old in range(version, SCHEMA_VERSION):
-                            self.db.execute(UPGRADES[old])
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self.db.execute(statement)
+                    for table, column, declaration in ADDED_COLUMNS:
+                        present = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                        if column not in present:
+                            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise SuiteError(f"store {self.path} is not a usable SQLite database ({exc})") from None
@@ -159,10 +163,14 @@ class Store:
                 "INSERT INTO epochs (round_id, epoch, metrics, seconds) VALUES (?, ?, ?, ?)",
                 [(cur.lastrowid, i, json.dumps(m), s)
                  for i, (m, s) in enumerate(zip(result.curves, result.epoch_seconds, strict=True))])
+            rows = []
+            for split, values in result.scores.items():
+                targets = result.targets.get(split)
+                labels = targets.tolist() if targets is not None else [None] * len(values)
+                rows += [(cur.lastrowid, split, i, float(v), None if t is None else float(t))
+                         for i, (v, t) in enumerate(zip(values.tolist(), labels, strict=True))]
             self.db.executemany(
-                "INSERT INTO scores (round_id, split, example, score) VALUES (?, ?, ?, ?)",
-                [(cur.lastrowid, split, i, float(v)) for split, values in result.scores.items()
-                 for i, v in enumerate(values.tolist())])
+                "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
 
     def finished_round_indices(self, experiment_id: int, seed: int) -> set[int]:
         rows = self.db.execute("SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ?"
@@ -188,11 +196,11 @@ class Store:
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
         return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
 
-    def scores(self, round_id: int, split: str = "test") -> pd.Series:
-        """The stored per-example scores of one round's split, indexed by example."""
-        frame = pd.read_sql_query("SELECT example, score FROM scores WHERE round_id = ? AND split = ?"
+    def scores(self, round_id: int, split: str = "test") -> pd.DataFrame:
+        """The stored per-example scores of one round's split and their targets, indexed by example."""
+        frame = pd.read_sql_query("SELECT example, score, target FROM scores WHERE round_id = ? AND split = ?"
                                   " ORDER BY example", self.db, params=(round_id, split))
-        return frame.set_index("example")["score"]
+        return frame.set_index("example")
 
     def curves(self, round_id: int) -> pd.DataFrame:
         frame = pd.read_sql_query("SELECT epoch, metrics, seconds FROM epochs WHERE round_id = ?"

@@ -81,6 +81,11 @@ class MnistPairs(Task):
         aux2 = F.binary_cross_entropy_with_logits(digits[:, 1], onehot[:, 1])
         return config.alpha * target + (1 - config.alpha) / 2 * (aux1 + aux2)
 
+    def scores(self, config: MnistConfig, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor:
+        """How sure the model is that the first digit is <= the second: softmax of its two outputs (above 0.5
+        exactly when it predicts so). Stored per test pair for galleries of confident errors."""
+        return torch.softmax(outputs["logits"].float(), 1)[:, 1]
+
     def metrics(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
         result = {"accuracy": float((outputs["logits"].argmax(1) == batch["target"]).float().mean())}
         if config.aux_loss:

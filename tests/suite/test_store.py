@@ -4,7 +4,7 @@ import pytest
 
 from suite.engine import RoundResult
 from suite.errors import SuiteError
-from suite.store import Store
+from suite.store import SCHEMA_VERSION, Store
 
 ENV = {"code_version": "test", "torch_version": "x", "python_version": "3", "device": "cpu"}
 
@@ -96,11 +96,14 @@ def test_scores_and_setting_are_stored(tmp_path):
     store = Store(tmp_path / "r.db")
     exp = store.ensure_experiment("lfw", "abc", {}, ENV, {"protocol": "View 1"})
     stored = result(0.7)
-    stored.scores = {"test": torch.tensor([0.25, 0.75, 0.5])}
+    stored.scores = {"test": torch.tensor([0.25, 0.75, 0.5]), "val": torch.tensor([0.1])}
+    stored.targets = {"test": torch.tensor([0, 1, 1])}
     store.add_round(exp, 0, seed=0, result=stored)
     round_id = int(store.rounds(exp)["id"].iloc[0])
-    assert list(store.scores(round_id)) == [0.25, 0.75, 0.5]
-    assert store.scores(round_id, "val").empty
+    assert list(store.scores(round_id)["score"]) == [0.25, 0.75, 0.5]
+    assert list(store.scores(round_id)["target"]) == [0.0, 1.0, 1.0]
+    assert store.scores(round_id, "val")["target"].isna().all()  # scored without labels
+    assert store.scores(round_id, "train").empty
     assert store.experiment(exp)["setting"] == {"protocol": "View 1"}
 
 
@@ -114,6 +117,24 @@ def test_version_1_store_is_upgraded_in_place(tmp_path):
     old.executescript("DROP TABLE scores; ALTER TABLE experiments DROP COLUMN setting; PRAGMA user_version = 1;")
     old.close()
     upgraded = Store(path)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert list(upgraded.rounds(exp)["test_accuracy"]) == [0.9]
     assert upgraded.experiment(exp)["setting"] == {}
+
+
+def test_version_2_store_gains_score_targets_and_keeps_its_scores(tmp_path):
+    import torch
+    path = tmp_path / "r.db"
+    store = Store(path)
+    exp = store.ensure_experiment("lfw", "abc", {}, ENV)
+    stored = result(0.7)
+    stored.scores = {"test": torch.tensor([0.25, 0.75])}
+    store.add_round(exp, 0, seed=0, result=stored)
+    store.close()
+    old = sqlite3.connect(path)  # version 2: scores without their targets
+    old.executescript("ALTER TABLE scores DROP COLUMN target; PRAGMA user_version = 2;")
+    old.close()
+    upgraded = Store(path)
+    round_id = int(upgraded.rounds(exp)["id"].iloc[0])
+    assert list(upgraded.scores(round_id)["score"]) == [0.25, 0.75]
+    assert upgraded.scores(round_id)["target"].isna().all()

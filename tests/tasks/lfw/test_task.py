@@ -32,7 +32,8 @@ def test_view1_run_stores_curves_scores_and_setting(tmp_path, lfw_a_tree):
     round_id = int(rounds["id"].iloc[0])
     assert len(store.curves(round_id)) == 2
     scores = store.scores(round_id, "test")
-    assert len(scores) == 2 and ((scores >= 0) & (scores <= 1)).all()
+    assert len(scores) == 2 and scores["score"].between(0, 1).all()
+    assert scores["target"].tolist() == [1.0, 0.0]  # DevTest of the synthetic tree: one matched, one mismatched
     setting = store.experiment(outcome.experiment_id)["setting"]
     assert setting["LFW setting"].startswith("image-restricted, label-free outside data")
     assert setting["layout"] == "lfw-a"

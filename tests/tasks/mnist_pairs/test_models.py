@@ -97,3 +97,11 @@ def test_metrics():
     metrics = TASK.metrics(MnistConfig(aux_loss=True), o, b)
     assert metrics == {"accuracy": pytest.approx(2 / 3), "digit_accuracy": 1.0}
     assert "digit_accuracy" not in TASK.metrics(MnistConfig(), o, b)
+
+
+def test_scores_are_the_probability_of_first_le_second_and_agree_with_the_prediction():
+    b, o = batch(), outputs()
+    o["logits"] = torch.tensor([[0.0, 2.0], [1.0, 0.0], [3.0, 3.0]])
+    scores = TASK.scores(MnistConfig(), o, b)
+    assert scores.tolist() == pytest.approx([1 / (1 + torch.e ** -2), 1 / (1 + torch.e), 0.5])
+    assert ((scores > 0.5) == (o["logits"].argmax(1) == 1))[:2].all()
