@@ -12,12 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from suite import registry
+from suite.compare import comparison_table
 from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
 from suite.devices import resolve_device
 from suite.errors import SuiteError
+from suite.formatting import FORMATS, fmt, render
 from suite.progress import make_reporter
 from suite.runner import Interrupted, run_experiment
+from suite.selection import samples, select
 from suite.stats import summarize
 from suite.store import DEFAULT_PATH, Store
 
@@ -64,19 +67,6 @@ RUN_OPTIONS = {
     "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
 }
-
-
-def fmt(metric: str, value: float) -> str:
-    """Accuracies as percentages (as the reports give them), seconds and MB with sensible precision."""
-    if value != value:  # NaN: a std over one round
-        return "–"
-    if metric.endswith("accuracy"):
-        return f"{100 * value:.2f}"
-    if "seconds" in metric or metric.endswith("_mb"):
-        return f"{value:.2f}"
-    if metric == "epochs":
-        return f"{value:g}"
-    return f"{value:.4f}"
 
 
 def summary_table(title: str, rounds) -> Table:
@@ -294,6 +284,41 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
                           fmt("loss", row.test_loss), fmt("seconds", row.seconds), row.device)
     out().print(per_round)
     out().print(summary_table("summary", rounds))
+
+
+@app.command("compare")
+def compare_command(
+        ids: Annotated[list[int] | None, typer.Argument(help="Experiment ids (see `suite results`); none: all "
+                                                           "experiments of --task.", show_default=False)] = None,
+        task: Annotated[str | None, typer.Option("--task", help="Compare the experiments of this task.")] = None,
+        where: Annotated[list[str] | None, typer.Option(
+            "--where", help="Keep experiments whose config has FIELD=VALUE (repeatable), e.g. model=siamese.")] = None,
+        baseline: Annotated[int | None, typer.Option("--baseline", help="Reference experiment id.",
+                                                     show_default="the first selected")] = None,
+        metric: Annotated[str | None, typer.Option("--metric", help="Metric to compare.",
+                                                   show_default="the task's primary metric")] = None,
+        format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "table",
+        store: StoreOption = DEFAULT_PATH) -> None:
+    """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
+    if format_name not in FORMATS:
+        raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
+    db = Store(store, create=False)
+    experiments = select(db, ids or [], task, where or [])
+    reference = experiments[0]["id"] if baseline is None else baseline
+    if reference not in {e["id"] for e in experiments}:
+        raise SuiteError(f"--baseline {reference}: not among the selected experiments "
+                         f"({', '.join(str(e['id']) for e in experiments)})")
+    task_obj = registry.tasks().get(experiments[0]["task"])
+    metric = metric or (task_obj.primary_metric if task_obj else "test_accuracy")
+    table = comparison_table(samples(db, experiments, metric), reference, metric)
+    title = f"{experiments[0]['task']}: {metric}, each experiment against experiment {reference}"
+    rendered = render(table, metric, format_name, title)
+    if format_name == "table":
+        out().print(rendered)
+        out().print("Δ = experiment − reference; tests paired when both ran the same seeds and rounds; p-values "
+                    "t-test / rank test, Holm-adjusted across the table; P(better): probability of improvement.")
+    else:
+        print(rendered)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -119,6 +119,14 @@ def build_config(cls: type, values: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
+def parse_field(cls: type, name: str, value: Any) -> Any:
+    """One field's value from its text form (e.g. --where lr=0.01), checked against the field's type."""
+    kinds = field_types(cls)
+    if name not in kinds:
+        raise SuiteError(f"unknown option {name!r}; known: {', '.join(sorted(kinds))}")
+    return _coerce(name, kinds[name], value)
+
+
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 

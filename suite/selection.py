@@ -1,0 +1,85 @@
+"""Choosing stored experiments to compare: by id, or by task and config filters; labelled by what differs."""
+
+from typing import Any
+
+import pandas as pd
+
+from suite import registry
+from suite.compare import Sample
+from suite.config import non_defaults, ordered_fields, parse_field
+from suite.errors import SuiteError
+from suite.store import Store
+
+
+def parse_where(task: registry.Task, items: list[str]) -> dict[str, Any]:
+    """`field=value` filters, each value read as the field's type (so lr=1e-2 matches a stored 0.01)."""
+    where = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SuiteError(f"--where {item!r}: expected FIELD=VALUE, e.g. --where model=siamese")
+        name = name.strip().replace("-", "_")
+        where[name] = parse_field(task.config_cls, name, text.strip())
+    return where
+
+
+def select(store: Store, ids: list[int], task_name: str | None, where: list[str]) -> list[dict[str, Any]]:
+    """The chosen experiments (each with finished rounds), in id order; every one of a single task."""
+    if ids:
+        chosen = [store.experiment(i) for i in dict.fromkeys(ids)]
+    else:
+        frame = store.experiments()
+        if task_name is not None:
+            registry.get_task(task_name)  # an unknown name fails here, naming the known ones
+            frame = frame[frame["task"] == task_name]
+        chosen = [store.experiment(int(i)) for i in frame["id"]]
+    tasks = sorted({e["task"] for e in chosen} | ({task_name} if task_name else set()))
+    if len(tasks) > 1:
+        raise SuiteError(f"experiments of different tasks ({', '.join(tasks)}) cannot be compared; "
+                         "choose ids of one task, or --task")
+    if where:
+        if not tasks:
+            raise SuiteError("--where needs --task or experiment ids")
+        filters = parse_where(registry.get_task(tasks[0]), where)
+        chosen = [e for e in chosen if all(e["config"].get(k) == v for k, v in filters.items())]
+    finished = set(store.experiments().query("rounds > 0")["id"])
+    chosen = [e for e in chosen if e["id"] in finished]
+    if not chosen:
+        raise SuiteError(f"no experiment with finished rounds matches in {store.path} (see `suite results`)")
+    return chosen
+
+
+def differing_config(experiments: list[dict[str, Any]]) -> pd.DataFrame:
+    """The config fields whose values differ between the experiments: one row per experiment (index: id)."""
+    task = registry.tasks().get(experiments[0]["task"])
+    names = [f.name for f in ordered_fields(task.config_cls)] if task else sorted(experiments[0]["config"])
+    frame = pd.DataFrame([{n: e["config"].get(n) for n in names} for e in experiments],
+                         index=pd.Index([e["id"] for e in experiments], name="experiment"))
+    varying = [n for n in names if frame[n].astype(str).nunique() > 1]
+    return frame[varying]
+
+
+def labels(experiments: list[dict[str, Any]]) -> dict[int, str]:
+    """A short name per experiment: the config values that set it apart from the others (or from the defaults)."""
+    differing = differing_config(experiments)
+    task = registry.tasks().get(experiments[0]["task"])
+    out = {}
+    for e in experiments:
+        values = differing.loc[e["id"]].to_dict() if len(differing.columns) else (
+            non_defaults(task.config_cls, e["config"]) if task else {})
+        out[e["id"]] = ", ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
+    return out
+
+
+def samples(store: Store, experiments: list[dict[str, Any]], metric: str) -> list[Sample]:
+    """Each experiment's finished rounds of `metric`, keyed by (seed, round_index)."""
+    names = labels(experiments)
+    out = []
+    for e in experiments:
+        rounds = store.rounds(e["id"])
+        if metric not in rounds or rounds[metric].isna().all():
+            known = sorted(c for c in rounds.columns if c.startswith(("test_", "val_", "train_")) or c == "epochs")
+            raise SuiteError(f"--metric {metric!r}: not stored for experiment {e['id']}; it has: {', '.join(known)}")
+        values = rounds.set_index(["seed", "round_index"])[metric].dropna().astype(float)
+        out.append(Sample(e["id"], names[e["id"]], values))
+    return out
