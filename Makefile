@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUITE_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export SUITE_DATA_DIR
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench ci-report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,19 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# A small real comparison on CPU, as CI runs it: MNIST baseline and the four {w-sharing, aux-loss} settings,
+# 3 rounds of 10 epochs each, then the report (reports/ci/report.md, report.html, figures/).
+CI_STORE := reports/ci/suite.db
+CI_RUN := $(BIN)/suite run mnist --rounds 3 --epochs 10 --quiet --store $(CI_STORE)
+ci-report: $(STAMP)
+	$(CI_RUN) --model baseline
+	$(CI_RUN) --no-w-sharing --no-aux-loss
+	$(CI_RUN) --w-sharing --no-aux-loss
+	$(CI_RUN) --no-w-sharing --aux-loss
+	$(CI_RUN) --w-sharing --aux-loss
+	$(BIN)/suite report --task mnist --store $(CI_STORE) --out reports/ci \
+		--title "MNIST digit pairs: baseline and the four Siamese settings (CI, 3 rounds × 10 epochs)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from suite import registry
+from suite import registry, report
 from suite.compare import comparison_table
 from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
@@ -286,22 +286,19 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     out().print(summary_table("summary", rounds))
 
 
-@app.command("compare")
-def compare_command(
-        ids: Annotated[list[int] | None, typer.Argument(help="Experiment ids (see `suite results`); none: all "
-                                                           "experiments of --task.", show_default=False)] = None,
-        task: Annotated[str | None, typer.Option("--task", help="Compare the experiments of this task.")] = None,
-        where: Annotated[list[str] | None, typer.Option(
-            "--where", help="Keep experiments whose config has FIELD=VALUE (repeatable), e.g. model=siamese.")] = None,
-        baseline: Annotated[int | None, typer.Option("--baseline", help="Reference experiment id.",
-                                                     show_default="the first selected")] = None,
-        metric: Annotated[str | None, typer.Option("--metric", help="Metric to compare.",
-                                                   show_default="the task's primary metric")] = None,
-        format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "table",
-        store: StoreOption = DEFAULT_PATH) -> None:
-    """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
-    if format_name not in FORMATS:
-        raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
+IdsArgument = Annotated[list[int] | None, typer.Argument(
+    help="Experiment ids (see `suite results`); none: every experiment of --task.", show_default=False)]
+TaskOption = Annotated[str | None, typer.Option("--task", help="Select the experiments of this task.")]
+WhereOption = Annotated[list[str] | None, typer.Option(
+    "--where", help="Keep experiments whose config has FIELD=VALUE (repeatable), e.g. model=siamese.")]
+BaselineOption = Annotated[int | None, typer.Option("--baseline", help="Reference experiment id.",
+                                                    show_default="the first selected")]
+MetricOption = Annotated[str | None, typer.Option("--metric", help="Metric to compare.",
+                                                  show_default="the task's primary metric")]
+
+
+def _selection(store: Path, ids, task: str | None, where, baseline: int | None, metric: str | None):
+    """The store, the chosen experiments, the reference id and the metric of `suite compare|report`."""
     db = Store(store, create=False)
     experiments = select(db, ids or [], task, where or [])
     reference = experiments[0]["id"] if baseline is None else baseline
@@ -309,7 +306,18 @@ def compare_command(
         raise SuiteError(f"--baseline {reference}: not among the selected experiments "
                          f"({', '.join(str(e['id']) for e in experiments)})")
     task_obj = registry.tasks().get(experiments[0]["task"])
-    metric = metric or (task_obj.primary_metric if task_obj else "test_accuracy")
+    return db, experiments, reference, metric or (task_obj.primary_metric if task_obj else "test_accuracy")
+
+
+@app.command("compare")
+def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: WhereOption = None,
+                    baseline: BaselineOption = None, metric: MetricOption = None,
+                    format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
+                    = "table", store: StoreOption = DEFAULT_PATH) -> None:
+    """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
+    if format_name not in FORMATS:
+        raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
+    db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
     table = comparison_table(samples(db, experiments, metric), reference, metric)
     title = f"{experiments[0]['task']}: {metric}, each experiment against experiment {reference}"
     rendered = render(table, metric, format_name, title)
@@ -319,6 +327,34 @@ def compare_command(
                     "t-test / rank test, Holm-adjusted across the table; P(better): probability of improvement.")
     else:
         print(rendered)
+
+
+@app.command("report")
+def report_command(ids: IdsArgument = None, task: TaskOption = None, where: WhereOption = None,
+                   baseline: BaselineOption = None, metric: MetricOption = None,
+                   title: Annotated[str | None, typer.Option("--title", help="Report title.",
+                                                             show_default="from the task and metric")] = None,
+                   out_dir: Annotated[Path, typer.Option("--out", help="Report folder (created; files in it "
+                                                                       "are replaced).")] = Path("reports/latest"),
+                   data_dir: Annotated[Path | None, typer.Option(
+                       "--data-dir", help="Data directory, for galleries and data-set figures.",
+                       show_default="$SUITE_DATA_DIR, else ./data; skipped when absent")] = None,
+                   store: StoreOption = DEFAULT_PATH) -> None:
+    """Write a report folder: report.md and a self-contained report.html with tables and figures."""
+    db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
+    report.check_out_dir(out_dir)
+    found, problem = data_dir, ""
+    if data_dir is not None:
+        resolve_data_dir(data_dir)  # asked for explicitly: a missing folder is an error
+    else:
+        try:
+            found = resolve_data_dir(None)
+        except SuiteError as exc:
+            problem = str(exc)
+    title = title or f"{experiments[0]['task']}: {metric.replace('_', ' ')} of {len(experiments)} experiments"
+    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem)
+    markdown, page = report.write(blocks, out_dir, title)
+    out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,6 +75,7 @@ class Task:
     primary_metric: str = "test_accuracy"
     eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
+    target_names: tuple[str, str] = ("negative", "positive")  # what a target of 0 and of 1 mean, for reports
 
     def prepare_data(self, config: Any, data_dir: Path, download: bool) -> str:
         """`suite data prepare`: check the data and build any cache; a line saying what was done."""
@@ -84,6 +85,10 @@ class Task:
     def data_stats(self, config: Any, data_dir: Path) -> list[tuple[str, Any]]:
         """`suite data stats`: (title, pandas DataFrame) tables describing the data set."""
         raise SuiteError(f"task {self.name} has no data statistics")
+
+    def data_distributions(self, config: Any, data_dir: Path) -> list[tuple[str, str, Any]]:
+        """(title, x label, pandas Series of counts) per distribution a report should draw as a histogram."""
+        return []
 
     def prepare(self, config: Any, data_dir: str, download: bool) -> Any:
         """Load and check the on-disk data once per experiment; raise SuiteError on any problem."""

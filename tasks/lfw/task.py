@@ -53,6 +53,7 @@ class Lfw(Task):
     presets = PRESETS
     data_fields = ("layout", "protocol", "crop", "size", "channels")
     eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
+    target_names = ("different people", "same person")
 
     # data --------------------------------------------------------------------------------------------------
 
@@ -80,6 +81,11 @@ class Lfw(Task):
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
         return list(data.dataset_stats(Path(data_dir), config.layout).items())
+
+    def data_distributions(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, str, pd.Series]]:
+        _, root = data.find_layout(Path(data_dir), config.layout)
+        counts = pd.Series(data.people(root), dtype="int64")
+        return [(f"Images per person in LFW ({len(counts)} people)", "images per person", counts)]
 
     def setting(self, config: LfwConfig, prepared: LfwData) -> dict[str, str]:
         protocol = ("View 1: train on pairsDevTrain, test on pairsDevTest" if config.protocol == "view1"

@@ -55,6 +55,7 @@ class MnistPairs(Task):
     config_cls = MnistConfig
     models = MODELS
     presets = PRESETS
+    target_names = ("first > second", "first <= second")
 
     def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:
         return load_digits(data_dir, download)

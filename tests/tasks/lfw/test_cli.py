@@ -38,3 +38,20 @@ def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
     result = suite("run", "lfw", "--size", "40", "--rounds", "1", "--store", str(tmp_path / "r.db"),
                    cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2 and "too small" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_draws_face_pair_galleries_and_images_per_person(tmp_path, lfw_a_tree):
+    env = {"SUITE_CACHE_DIR": str(tmp_path / "cache")}
+    for model in ("small", "koch"):
+        run = suite("run", "lfw", "--model", model, "--size", "72", "--width", "0.25", "--epochs", "1",
+                    "--rounds", "2", "--val-fraction", "0", "--quiet", "--store", str(tmp_path / "r.db"),
+                    cwd=tmp_path, data_dir=lfw_a_tree, env=env)
+        assert run.returncode == 0, run.stderr
+    result = suite("report", "--task", "lfw", "--store", str(tmp_path / "r.db"), "--out", str(tmp_path / "rep"),
+                   cwd=tmp_path, data_dir=lfw_a_tree, env=env)
+    assert result.returncode == 0, result.stderr
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    for stem in ("gallery_1", "gallery_2", "distribution_0", "label_balance", "roc"):
+        assert (tmp_path / "rep" / "figures" / f"{stem}.png").stat().st_size > 1000, stem
+    assert "Images per person in LFW (10 people)" in markdown
+    assert "LFW setting: image-restricted" in markdown

@@ -1,0 +1,285 @@
+"""`suite report`: a folder with report.md (GitHub-flavoured Markdown, figures beside it) and report.html (one
+self-contained file, figures embedded), built from the results store.
+
+The report is a list of blocks (heading, paragraph, table, figure, code) rendered twice, so the two files say
+the same. Figures that need the data set itself (galleries of example pairs, data-set histograms, label
+balance) are drawn when the data directory is found; otherwise the report says they were skipped and why.
+"""
+
+import base64
+import dataclasses
+import datetime as dt
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from suite import plots, registry
+from suite.compare import Sample, comparison_table
+from suite.config import build_config
+from suite.errors import SuiteError
+from suite.formatting import comparison_display, fmt, markdown_table, unit
+from suite.seeding import RoundSeeds
+from suite.selection import differing_config, labels, samples
+from suite.store import Store
+
+GALLERY_PER_KIND = 4
+
+
+@dataclasses.dataclass
+class Block:
+    kind: str  # "h1", "h2", "p", "table", "figure", "code"
+    content: Any  # text, a DataFrame of strings, or a figure's PNG path
+    caption: str = ""
+
+
+def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: str, title: str,
+          out: Path, data_dir: Path | None, data_problem: str = "") -> list[Block]:
+    """Every block of the report; figures are written under out/figures/."""
+    figures = out / "figures"
+    task = registry.tasks().get(experiments[0]["task"])
+    names = labels(experiments)
+    order = [_name(e["id"], names) for e in experiments]
+    chosen = samples(store, experiments, metric)
+    table = comparison_table(chosen, reference, metric)
+    blocks = [Block("h1", title),
+              Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
+                         f"{metric}{unit(metric)}; reference: experiment {reference}. Generated "
+                         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`."),
+              Block("h2", "Comparison"),
+              Block("table", comparison_display(table, metric)),
+              Block("p", "Δ = experiment − reference, with its 95 % confidence interval. Tests are paired (paired t / "
+                         "Wilcoxon signed-rank) when both experiments ran the same seeds and rounds, otherwise "
+                         "unpaired (Welch's t / Mann–Whitney U); p-values are Holm-adjusted across the table. "
+                         "Hedges' g is the standardised difference; P(better) the probability that a round of the "
+                         "experiment beats one of the reference."),
+              Block("h2", "Configurations"),
+              Block("table", _configs(experiments)),
+              *_setting_blocks(experiments)]
+    blocks += [Block("h2", "Figures"), *_result_figures(store, experiments, chosen, table, metric, names, order,
+                                                        figures)]
+    blocks += [Block("h2", "Data"), *_data_figures(task, experiments, store, names, data_dir, data_problem, figures)]
+    blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
+    return blocks
+
+
+def _name(experiment_id: int, names: dict[int, str]) -> str:
+    return f"#{experiment_id} {names[experiment_id]}"
+
+
+def _configs(experiments: list[dict[str, Any]]) -> pd.DataFrame:
+    differing = differing_config(experiments)
+    if not len(differing.columns):
+        differing = pd.DataFrame(index=differing.index)
+    common = {k: v for k, v in experiments[0]["config"].items() if k not in differing.columns}
+    frame = differing.astype(str).reset_index()
+    frame["experiment"] = frame["experiment"].astype(str)
+    frame["shared by all"] = ""
+    frame.loc[0, "shared by all"] = ", ".join(f"{k}={v}" for k, v in common.items())
+    return frame
+
+
+def _setting_blocks(experiments: list[dict[str, Any]]) -> list[Block]:
+    settings = {tuple(e["setting"].items()) for e in experiments if e.get("setting")}
+    return [Block("p", "Evaluation setting: " + "; ".join(f"{k}: {v}" for k, v in dict(s).items()))
+            for s in sorted(settings)]
+
+
+def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.DataFrame, metric: str,
+                    names: dict[int, str], order: list[str], figures: Path) -> list[Block]:
+    words = metric.replace("_", " ")
+    values = pd.DataFrame([{"experiment": _name(s.experiment_id, names), "value": v}
+                           for s in chosen for v in s.array])
+    summary = pd.DataFrame({"experiment": [_name(int(i), names) for i in table["experiment"]],
+                            "mean": table["mean"], "low": table["t_low"], "high": table["t_high"]})
+    blocks = [
+        Block("figure", plots.mean_ci_bars(summary, metric, figures / "mean_ci", order),
+              f"Mean {words} with its 95 % t confidence interval, per experiment."),
+        Block("figure", plots.round_values(values, metric, figures / "per_round", order),
+              f"{words.capitalize()} of every round: box plot with each round as a dot."),
+    ]
+    curves, scores, timing = [], [], []
+    for e in experiments:
+        for row in store.rounds(e["id"]).itertuples():
+            name = _name(e["id"], names)
+            curves.append(store.curves(row.id).assign(experiment=name, round=row.id, epoch=lambda f: f["epoch"] + 1))
+            test = store.scores(row.id, "test").dropna()
+            if len(test):
+                scores.append(test.assign(experiment=name, round=row.id))
+            timing.append({"experiment": name, "seconds_per_epoch": row.seconds_per_epoch})
+    blocks.append(Block("figure", plots.learning_curves(pd.concat(curves), figures / "learning_curves", order),
+                        "Training (solid) and validation (dashed) loss and accuracy per epoch, mean ± std over "
+                        "rounds."))
+    if scores:
+        both = pd.concat(scores)
+        if both.groupby("round")["target"].nunique().min() == 2:
+            blocks.append(Block("figure", plots.roc_curves(both, figures / "roc", order),
+                                "ROC curves on the test pairs: mean over rounds, AUC mean ± std."))
+    blocks.append(Block("figure", plots.epoch_seconds(pd.DataFrame(timing), figures / "runtime", order),
+                        "Training time per epoch (each round's mean), as measured on the device it ran on."))
+    return blocks
+
+
+def _data_figures(task: registry.Task | None, experiments, store: Store, names: dict[int, str],
+                  data_dir: Path | None, data_problem: str, figures: Path) -> list[Block]:
+    if task is None:
+        return [Block("p", f"Task {experiments[0]['task']} is not installed here: no data figures.")]
+    if data_dir is None:
+        return [Block("p", f"Data figures and galleries skipped: {data_problem}.")]
+    first = experiments[0]
+    config = build_config(task.config_cls, first["config"])
+    blocks = [Block("figure", plots.histogram(counts, figures / f"distribution_{i}", title=title, xlabel=xlabel),
+                    title) for i, (title, xlabel, counts) in enumerate(task.data_distributions(config, data_dir))]
+    prepared = task.prepare(config, data_dir, False)
+    first_round = store.rounds(first["id"]).iloc[0]
+    splits = task.round_data(prepared, config, RoundSeeds(int(first_round["seed"]), int(first_round["round_index"]))
+                             .generator("data"), int(first_round["round_index"]))
+    counts = pd.DataFrame([{"split": split, "label": task.target_names[int(label)], "count": int(count)}
+                           for split, data in splits.items() if "target" in data
+                           for label, count in zip(*np.unique(data["target"].numpy(), return_counts=True),
+                                                   strict=True)])
+    if len(counts):
+        blocks.append(Block("figure", plots.label_balance(counts, figures / "label_balance"),
+                            f"Labels per split in round {int(first_round['round_index'])} of experiment "
+                            f"{first['id']}."))
+    for e in experiments:
+        blocks += _gallery(task, e, store, names, data_dir, figures)
+    return blocks
+
+
+def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, names: dict[int, str], data_dir: Path,
+             figures: Path) -> list[Block]:
+    """The most confident right and wrong test pairs of the experiment's first round, its data regenerated from
+    the round's seeds exactly as the runner drew it."""
+    row = store.rounds(experiment["id"]).iloc[0]
+    scores = store.scores(int(row["id"]), "test").dropna()
+    if scores.empty:
+        return []
+    config = build_config(task.config_cls, experiment["config"])
+    seeds = RoundSeeds(int(row["seed"]), int(row["round_index"]))
+    test = task.round_data(task.prepare(config, data_dir, False), config, seeds.generator("data"),
+                           seeds.round_index)["test"]
+    if len(test["x"]) != len(scores):
+        return [Block("p", f"Gallery of experiment {experiment['id']} skipped: its round has {len(scores)} test "
+                           f"scores but the data now gives {len(test['x'])} test examples (the data changed).")]
+    items = []
+    for kind, index in confident_examples(scores, GALLERY_PER_KIND).items():
+        for i in index:
+            left, right = _pair_images(test["x"][i])
+            items.append({"kind": kind, "left": left, "right": right, "score": float(scores.loc[i, "score"]),
+                          "target": int(scores.loc[i, "target"]), "caption": f"test pair {i}"})
+    title = f"#{experiment['id']} {names[experiment['id']]}: most confident test pairs (round {seeds.round_index})"
+    stem = figures / f"gallery_{experiment['id']}"
+    return [Block("figure", plots.gallery(items, stem, title=title),
+                  f"Experiment {experiment['id']}: the {GALLERY_PER_KIND} most confident true and false positives "
+                  f"and negatives (positive: {task.target_names[1]}; score above 0.5 predicts positive).")]
+
+
+def confident_examples(scores: pd.DataFrame, k: int) -> dict[str, list[int]]:
+    """Indices of the k most confident pairs of each kind: positives by highest score, negatives by lowest."""
+    predicted = scores["score"] > 0.5
+    actual = scores["target"] > 0.5
+    by_score = scores.sort_values("score", ascending=False, kind="stable")
+    kinds = {"true positive": predicted & actual, "false positive": predicted & ~actual,
+             "true negative": ~predicted & ~actual, "false negative": ~predicted & actual}
+    out = {}
+    for kind, mask in kinds.items():
+        chosen = by_score[mask.loc[by_score.index]]
+        out[kind] = list(chosen.index[:k] if kind.endswith("positive") else chosen.index[::-1][:k])
+    return out
+
+
+def _pair_images(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A pair's stored input as two displayable images: 2×H×W (one channel each) or 2×C×H×W."""
+    x = x.detach().cpu()
+    if x.dim() == 3:
+        return x[0].numpy(), x[1].numpy()
+    images = [image.permute(1, 2, 0).numpy() for image in x]
+    return tuple(image[..., 0] if image.shape[-1] == 1 else image for image in images)
+
+
+def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for e in experiments:
+        rounds = store.rounds(e["id"])
+        rows.append({"experiment": str(e["id"]), "rounds": str(len(rounds)),
+                     "epochs (mean)": fmt("epochs", rounds["epochs"].mean()) if "epochs" in rounds else "–",
+                     "s per epoch": fmt("seconds", rounds["seconds_per_epoch"].mean()),
+                     "s per round": fmt("seconds", rounds["seconds"].mean()),
+                     "peak memory (MB)": fmt("_mb", rounds["peak_memory_bytes"].mean() / 2**20),
+                     "device": ", ".join(sorted(set(rounds["device"]))), "code": e["code_version"],
+                     "torch": e["torch_version"], "python": e["python_version"], "created": e["created"]})
+    return pd.DataFrame(rows)
+
+
+# rendering --------------------------------------------------------------------------------------------------
+
+def to_markdown(blocks: list[Block], out: Path) -> str:
+    parts = []
+    for block in blocks:
+        if block.kind == "h1":
+            parts.append(f"# {block.content}")
+        elif block.kind == "h2":
+            parts.append(f"## {block.content}")
+        elif block.kind == "p":
+            parts.append(block.content)
+        elif block.kind == "table":
+            parts.append(markdown_table(block.content))
+        elif block.kind == "figure":
+            path = Path(block.content).relative_to(out).as_posix()
+            parts.append(f"![{block.caption}]({path})\n\n*{block.caption}* ([SVG]({path[:-4]}.svg))")
+        elif block.kind == "code":
+            parts.append(f"```\n{block.content}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:0.3em 0.5em;text-align:left;vertical-align:top}th{background:#f3f3f3}
+figure{margin:1.5em 0}img{max-width:100%;height:auto}figcaption{font-style:italic;color:#555}
+code{background:#f3f3f3;padding:0 0.2em}"""
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    """One file: figures embedded as PNG data URIs, nothing fetched from anywhere."""
+    body = []
+    for block in blocks:
+        if block.kind in ("h1", "h2"):
+            body.append(f"<{block.kind}>{html.escape(block.content)}</{block.kind}>")
+        elif block.kind == "p":
+            body.append(f"<p>{_inline_code(html.escape(block.content))}</p>")
+        elif block.kind == "table":
+            body.append(block.content.to_html(index=False, escape=True, border=0))
+        elif block.kind == "figure":
+            data = base64.b64encode(Path(block.content).read_bytes()).decode()
+            caption = html.escape(block.caption)
+            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
+                        f"<figcaption>{caption}</figcaption></figure>")
+        elif block.kind == "code":
+            body.append(f"<pre>{html.escape(block.content)}</pre>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _inline_code(text: str) -> str:
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def write(blocks: list[Block], out: Path, title: str) -> tuple[Path, Path]:
+    markdown, page = out / "report.md", out / "report.html"
+    markdown.write_text(to_markdown(blocks, out), encoding="utf-8")
+    page.write_text(to_html(blocks, title), encoding="utf-8")
+    return markdown, page
+
+
+def check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise SuiteError(f"--out {out}: exists and is not a directory")
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SuiteError(f"--out {out}: cannot create it ({exc.strerror})") from None
