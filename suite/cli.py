@@ -57,6 +57,8 @@ RUN_OPTIONS = {
                                           "options given explicitly override it.")),
     "rounds": (int, typer.Option(10, "--rounds", help="Number of randomized rounds.")),
     "seed": (int, typer.Option(0, "--seed", help="Base seed; round r draws its streams from (seed, r).")),
+    "parallel_rounds": (int, typer.Option(1, "--parallel-rounds", help="Train K rounds at once as one stacked "
+                                          "model (same seeds and data per round; faster for small models).")),
     "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
     "data_dir": (Path | None, typer.Option(None, "--data-dir", help="Data directory.",
                                               show_default="$SUITE_DATA_DIR, else ./data")),
@@ -128,8 +130,9 @@ def resolve_config(task: registry.Task, preset: str | None, given: dict[str, Any
 
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
-    if run_opts["rounds"] < 1:
-        raise SuiteError(f"--rounds: must be >= 1, got {run_opts['rounds']}")
+    for name in ("rounds", "parallel_rounds"):
+        if run_opts[name] < 1:
+            raise SuiteError(f"{_flag(name)}: must be >= 1, got {run_opts[name]}")
     config = resolve_config(task, run_opts["preset"], options)
     device = resolve_device(run_opts["device"])
     data_dir = resolve_data_dir(run_opts["data_dir"], create=run_opts["download"])
@@ -137,7 +140,8 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     try:
         outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
                                  store=store, data_dir=data_dir, download=run_opts["download"],
-                                 fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]))
+                                 fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]),
+                                 parallel_rounds=run_opts["parallel_rounds"])
     except Interrupted as stop:
         print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
               f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)

@@ -130,6 +130,25 @@ class EarlyStopping:
         return bool(self.patience) and epoch - self.best_epoch >= self.patience
 
 
+def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], stopping: EarlyStopping,
+           epochs_run: int) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """After training: restore the best epoch's weights (early stopping), then measure the model on every split.
+    Returns the round's metrics and its val/test scores with their targets."""
+    if stopping.best_state is not None:
+        model.load_state_dict(stopping.best_state)
+    metrics = {"epochs": float(epochs_run)}
+    if stopping.best_epoch >= 0:
+        metrics["best_epoch"] = float(stopping.best_epoch + 1)
+    outputs = {name: predict(task, config, model, split) for name, split in splits.items()}
+    for name, split in splits.items():
+        metrics |= _prefixed(name, split_metrics(task, config, outputs[name], split))
+    metrics |= task.final_metrics(config, outputs, splits)
+    scores = {name: s.cpu() for name in ("val", "test") if name in splits
+              and (s := task.scores(config, outputs[name], splits[name])) is not None}
+    targets = {name: splits[name]["target"].cpu() for name in scores if "target" in splits[name]}
+    return metrics, scores, targets
+
+
 def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], device: torch.device,
         order: torch.Generator, on_epoch: EpochCallback | None = None,
         augment: torch.Generator | None = None) -> RoundResult:
@@ -162,18 +181,7 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
                 on_epoch(epoch, row)
             if stop:
                 break
-        if stopping.best_state is not None:
-            model.load_state_dict(stopping.best_state)
-        metrics = {"epochs": float(len(curves))}
-        if stopping.best_epoch >= 0:
-            metrics["best_epoch"] = float(stopping.best_epoch + 1)
-        outputs = {name: predict(task, config, model, split) for name, split in splits.items()}
-        for name, split in splits.items():
-            metrics |= _prefixed(name, split_metrics(task, config, outputs[name], split))
-        metrics |= task.final_metrics(config, outputs, splits)
-        scores = {name: s.cpu() for name in ("val", "test") if name in splits
-                  and (s := task.scores(config, outputs[name], splits[name])) is not None}
-        targets = {name: splits[name]["target"].cpu() for name in scores if "target" in splits[name]}
+        metrics, scores, targets = finish(task, config, model, splits, stopping, len(curves))
     return RoundResult(metrics=metrics, curves=curves, epoch_seconds=epoch_seconds,
                        seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes, device=str(device),
                        scores=scores, targets=targets)

@@ -11,6 +11,7 @@ from suite.config import config_dict, config_hash
 from suite.devices import describe
 from suite.engine import fit
 from suite.environment import environment
+from suite.parallel import fit_parallel
 from suite.registry import Task
 from suite.seeding import RoundSeeds
 from suite.store import Store
@@ -44,8 +45,23 @@ def train_round(task: Task, config: Any, prepared: Any, seeds: RoundSeeds, devic
                augment=seeds.device_generator("augment", device))
 
 
+def train_group(task: Task, config: Any, prepared: Any, group: list[RoundSeeds], device: torch.device,
+                on_epoch=None) -> list:
+    """Several rounds trained as one stacked model (suite.parallel); each round's data, init, batch order and
+    augmentation come from its own streams, as in train_round. Dropout draws from the first round's noise stream."""
+    splits = [task.round_data(prepared, config, s.generator("data"), s.round_index) for s in group]
+    models = []
+    for s in group:
+        torch.manual_seed(s.seed("init"))
+        models.append(task.build_model(config))
+    torch.manual_seed(group[0].seed("noise"))
+    return fit_parallel(task, config, models, splits, device, [s.generator("order") for s in group],
+                        [s.device_generator("augment", device) for s in group], on_epoch)
+
+
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
-                   data_dir: Path, download: bool = False, fresh: bool = False, reporter=None) -> Outcome:
+                   data_dir: Path, download: bool = False, fresh: bool = False, reporter=None,
+                   parallel_rounds: int = 1) -> Outcome:
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     prepared = task.prepare(config, data_dir, download)
     experiment_id = store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
@@ -56,18 +72,24 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     ran = 0
     if reporter is not None:
         reporter.start(experiment_id, rounds, config.epochs, done)
+    pending = [index for index in range(rounds) if index not in done]
     try:
-        for index in range(rounds):
-            if index in done:
-                continue
+        for start in range(0, len(pending), parallel_rounds):
+            group = pending[start:start + parallel_rounds]
             if reporter is not None:
-                reporter.round_started(index)
-            on_epoch = (lambda e, m, i=index: reporter.epoch(i, e, m)) if reporter is not None else None
-            result = train_round(task, config, prepared, RoundSeeds(seed, index), device, on_epoch)
-            store.add_round(experiment_id, index, seed, result)
-            ran += 1
-            if reporter is not None:
-                reporter.round_finished(index, result.metrics)
+                for index in group:
+                    reporter.round_started(index)
+            if len(group) == 1:
+                on_epoch = (lambda e, m, g=group: reporter.epoch(g[0], e, m)) if reporter is not None else None
+                results = [train_round(task, config, prepared, RoundSeeds(seed, group[0]), device, on_epoch)]
+            else:
+                on_epoch = (lambda k, e, m, g=group: reporter.epoch(g[k], e, m)) if reporter is not None else None
+                results = train_group(task, config, prepared, [RoundSeeds(seed, i) for i in group], device, on_epoch)
+            for index, result in zip(group, results, strict=True):
+                store.add_round(experiment_id, index, seed, result)
+                ran += 1
+                if reporter is not None:
+                    reporter.round_finished(index, result.metrics)
     except KeyboardInterrupt:
         raise Interrupted(experiment_id, len(done) + ran) from None
     finally:
