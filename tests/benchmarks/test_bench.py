@@ -1,0 +1,33 @@
+"""`python -m benchmarks`: the three ways of training, a speed-up against the reference loop, and clear errors."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, make_fake_mnist
+
+
+def bench(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
+    data = make_fake_mnist(tmp_path / "data")
+    result = bench("--data-dir", str(data), "--rounds", "2", "--epochs", "1", "--pairs", "100", "--no-lfw",
+                   "--cpu-only", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "out" / "bench.json").read_text())["results"]
+    assert len(rows) == 5 * 3  # five MNIST settings × (reference, suite, suite --parallel-rounds 2)
+    assert {r["way"] for r in rows} == {"reference loop", "suite", "suite --parallel-rounds 2"}
+    assert all(r["speedup"] > 0 for r in rows) and all(r["speedup"] == 1 for r in rows if r["way"] == "reference loop")
+    table = (tmp_path / "out" / "bench.md").read_text()
+    assert "| mnist siamese ws+aux | suite --parallel-rounds 2 | cpu | 2 × 1 |" in table
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    result = bench("--rounds", "0", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "benchmarks: error: --rounds, --epochs and --pairs must be >= 1"
+    missing = bench("--data-dir", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
