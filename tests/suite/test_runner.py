@@ -47,8 +47,11 @@ def test_resume_and_fresh(tmp_path, fake_mnist):
 def test_ctrl_c_keeps_finished_rounds_and_rerun_resumes(tmp_path, fake_mnist):
     args = ["run", "mnist", "--rounds", "6", "--pairs", "90", "--epochs", "15", "--batch-size", "10",
             "--quiet", "--device", "cpu", "--store", str(tmp_path / "r.db"), "--data-dir", str(fake_mnist)]
+    # A job started in the background by a non-interactive shell inherits SIGINT ignored, and Python keeps it so:
+    # give the child the default disposition, as in a terminal, whatever launched the tests.
     process = subprocess.Popen([sys.executable, "-m", "suite", *args], cwd=tmp_path, stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True)
+                               stdout=subprocess.DEVNULL, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stderr:
         if line.startswith("round 3/6 finished"):
             process.send_signal(signal.SIGINT)
