@@ -59,6 +59,8 @@ RUN_OPTIONS = {
     "seed": (int, typer.Option(0, "--seed", help="Base seed; round r draws its streams from (seed, r).")),
     "parallel_rounds": (int, typer.Option(1, "--parallel-rounds", help="Train K rounds at once as one stacked "
                                           "model (same seeds and data per round; faster for small models).")),
+    "workers": (int, typer.Option(1, "--workers", help="CPU only: run rounds in N processes, the CPU threads split "
+                                  "between them (results are written by this process alone).")),
     "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
     "data_dir": (Path | None, typer.Option(None, "--data-dir", help="Data directory.",
                                               show_default="$SUITE_DATA_DIR, else ./data")),
@@ -130,7 +132,7 @@ def resolve_config(task: registry.Task, preset: str | None, given: dict[str, Any
 
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
-    for name in ("rounds", "parallel_rounds"):
+    for name in ("rounds", "parallel_rounds", "workers"):
         if run_opts[name] < 1:
             raise SuiteError(f"{_flag(name)}: must be >= 1, got {run_opts[name]}")
     config = resolve_config(task, run_opts["preset"], options)
@@ -141,7 +143,7 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
         outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
                                  store=store, data_dir=data_dir, download=run_opts["download"],
                                  fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]),
-                                 parallel_rounds=run_opts["parallel_rounds"])
+                                 parallel_rounds=run_opts["parallel_rounds"], workers=run_opts["workers"])
     except Interrupted as stop:
         print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
               f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)

@@ -1,6 +1,9 @@
 """Repeated randomized rounds of one experiment, resumable through the store."""
 
 import dataclasses
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from suite.config import config_dict, config_hash
 from suite.devices import describe
 from suite.engine import fit
 from suite.environment import environment
+from suite.errors import SuiteError
 from suite.parallel import fit_parallel
 from suite.registry import Task
 from suite.seeding import RoundSeeds
@@ -59,9 +63,64 @@ def train_group(task: Task, config: Any, prepared: Any, group: list[RoundSeeds],
                         [s.device_generator("augment", device) for s in group], on_epoch)
 
 
+def _train(task: Task, config: Any, prepared: Any, seeds: list[RoundSeeds], device: torch.device, on_epoch=None):
+    """Results of one group of rounds: alone (train_round) or stacked (train_group)."""
+    if len(seeds) == 1:
+        one = (lambda e, m: on_epoch(0, e, m)) if on_epoch is not None else None
+        return [train_round(task, config, prepared, seeds[0], device, one)]
+    return train_group(task, config, prepared, seeds, device, on_epoch)
+
+
+_WORKER_DATA: dict = {}  # per worker process: the prepared data, loaded once for all the rounds it trains
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str) -> list:
+    from suite.registry import get_task
+    task = get_task(task_name)
+    key = (task_name, repr(config), str(data_dir))
+    if key not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[key] = task.prepare(config, data_dir, False)
+    return _train(task, config, _WORKER_DATA[key], [RoundSeeds(seed, i) for i in group], torch.device(device))
+
+
+def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], seed: int, device: torch.device,
+             data_dir: Path, workers: int, reporter) -> Iterator[tuple[list[int], list]]:
+    """(group, its results) as each group of rounds finishes: here, or in `workers` processes that split the
+    CPU threads between them (results come back to this process, the store's only writer)."""
+    if workers == 1:
+        for group in groups:
+            if reporter is not None:
+                for index in group:
+                    reporter.round_started(index)
+            on_epoch = (lambda k, e, m, g=group: reporter.epoch(g[k], e, m)) if reporter is not None else None
+            yield group, _train(task, config, prepared, [RoundSeeds(seed, i) for i in group], device, on_epoch)
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools in an unusable state
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(_worker, task.name, config, data_dir, seed, group, str(device)): group
+                   for group in groups}
+        if reporter is not None:
+            for index in (i for group in groups for i in group):
+                reporter.round_started(index)
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
                    data_dir: Path, download: bool = False, fresh: bool = False, reporter=None,
-                   parallel_rounds: int = 1) -> Outcome:
+                   parallel_rounds: int = 1, workers: int = 1) -> Outcome:
+    if workers > 1 and device.type != "cpu":
+        raise SuiteError("--workers splits the CPU's threads between processes; on a GPU use --parallel-rounds")
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     prepared = task.prepare(config, data_dir, download)
     experiment_id = store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
@@ -73,18 +132,9 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     if reporter is not None:
         reporter.start(experiment_id, rounds, config.epochs, done)
     pending = [index for index in range(rounds) if index not in done]
+    groups = [pending[i:i + parallel_rounds] for i in range(0, len(pending), parallel_rounds)]
     try:
-        for start in range(0, len(pending), parallel_rounds):
-            group = pending[start:start + parallel_rounds]
-            if reporter is not None:
-                for index in group:
-                    reporter.round_started(index)
-            if len(group) == 1:
-                on_epoch = (lambda e, m, g=group: reporter.epoch(g[0], e, m)) if reporter is not None else None
-                results = [train_round(task, config, prepared, RoundSeeds(seed, group[0]), device, on_epoch)]
-            else:
-                on_epoch = (lambda k, e, m, g=group: reporter.epoch(g[k], e, m)) if reporter is not None else None
-                results = train_group(task, config, prepared, [RoundSeeds(seed, i) for i in group], device, on_epoch)
+        for group, results in _results(task, config, prepared, groups, seed, device, data_dir, workers, reporter):
             for index, result in zip(group, results, strict=True):
                 store.add_round(experiment_id, index, seed, result)
                 ran += 1

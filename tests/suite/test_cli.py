@@ -57,6 +57,7 @@ def test_preset_then_explicit_options(tmp_path, fake_mnist):
 @pytest.mark.parametrize(("args", "message"), [
     (["run", "mnist", "--rounds", "0"], "--rounds: must be >= 1, got 0"),
     (["run", "mnist", "--parallel-rounds", "0"], "--parallel-rounds: must be >= 1, got 0"),
+    (["run", "mnist", "--workers", "0"], "--workers: must be >= 1, got 0"),
     (["run", "mnist", "--model", "resnet"], "model: 'resnet' is not one of: baseline, siamese"),
     (["run", "mnist", "--preset", "best-ever"], "unknown preset 'best-ever'"),
     (["run", "mnist", "--lr", "fast"], "Invalid value for '--lr'"),

@@ -54,3 +54,20 @@ def test_rounds_of_different_sizes_are_refused():
     splits = [{"train": {"x": torch.zeros(4, 2)}}, {"train": {"x": torch.zeros(5, 2)}}]
     with pytest.raises(SuiteError, match="differ in their train split .4 vs 5 examples"):
         check_stackable(splits)
+
+
+def test_worker_processes_store_every_round_as_sequential_training_would(tmp_path, fake_mnist):
+    config = MnistConfig(pairs=60, epochs=2, batch_size=10, dropout=0.0)
+    alone = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=Store(tmp_path / "a.db"),
+                           data_dir=fake_mnist)
+    spread = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=Store(tmp_path / "b.db"),
+                            data_dir=fake_mnist, workers=2)
+    assert spread.ran == 3 and list(spread.rounds["round_index"]) == [0, 1, 2]
+    assert spread.rounds["test_loss"].tolist() == pytest.approx(alone.rounds["test_loss"].tolist(), abs=1e-4)
+
+
+def test_workers_are_for_the_cpu(tmp_path, fake_mnist):
+    with pytest.raises(SuiteError, match="--workers splits the CPU's threads"):
+        run_experiment(TASK, MnistConfig(), rounds=2, seed=0, device=torch.device("meta"),
+                       store=Store(tmp_path / "r.db"), data_dir=fake_mnist, workers=2)
+    assert not Store(tmp_path / "r.db").experiments().shape[0]
