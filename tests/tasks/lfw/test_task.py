@@ -101,3 +101,17 @@ def test_verification_metrics():
     threshold = verification.best_threshold(scores, same)
     best = verification.accuracy(scores, same, threshold)
     assert best >= max(verification.accuracy(scores, same, t) for t in np.linspace(0, 1, 101))
+
+
+@pytest.mark.parametrize("batch_norm", ["none", "after-pool"])
+def test_stacked_rounds_match_sequential_ones_with_batch_norm(lfw_a_tree, batch_norm):
+    from suite.runner import train_group, train_round
+    config = LfwConfig(model="small", size=72, epochs=2, batch_size=2, val_fraction=0.0, batch_norm=batch_norm,
+                       dropout=0.0)
+    prepared = TASK.prepare(config, lfw_a_tree, False)
+    seeds = [RoundSeeds(0, r) for r in range(2)]
+    together = train_group(TASK, config, prepared, seeds, CPU)
+    for s, stacked in zip(seeds, together, strict=True):
+        alone = train_round(TASK, config, prepared, s, CPU)
+        assert stacked.metrics["test_loss"] == pytest.approx(alone.metrics["test_loss"], abs=5e-3)
+        assert torch.allclose(stacked.scores["test"], alone.scores["test"], atol=5e-3)
