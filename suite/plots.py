@@ -22,6 +22,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from suite.roc import roc_rates
+
 # Applied around the creation and saving of every figure (not globally): text stays text in SVG, reproducible ids.
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "suite", "axes.spines.top": False, "axes.spines.right": False}
 _DPI = 150
@@ -225,11 +227,7 @@ def roc_points(score: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.nd
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"roc_points: need both classes, got {n_pos} positive and {n_neg} negative")
-    by_score = np.argsort(-score, kind="stable")
-    score, positive = score[by_score], positive[by_score]
-    last = np.r_[np.flatnonzero(score[1:] != score[:-1]), len(score) - 1]  # last example of each threshold
-    tp = np.cumsum(positive)[last]
-    return np.r_[0.0, (last + 1 - tp) / n_neg], np.r_[0.0, tp / n_pos]
+    return roc_rates(score, positive)
 
 
 def _auc(fpr: np.ndarray, tpr: np.ndarray) -> float:

@@ -3,6 +3,8 @@
 import numpy as np
 from scipy import stats
 
+from suite.roc import roc_rates
+
 
 def accuracy(scores: np.ndarray, same: np.ndarray, threshold: float = 0.5) -> float:
     return float(np.mean((scores >= threshold) == same))
@@ -26,12 +28,7 @@ def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
 
 def roc_curve(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct threshold, from the strictest down."""
-    order = np.argsort(-scores, kind="stable")
-    ranked, labels = scores[order], same[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
-    true_pos = np.cumsum(labels)[last_of_tie]
-    false_pos = (last_of_tie + 1) - true_pos
-    return (np.r_[0, false_pos] / max(1, (~same).sum()), np.r_[0, true_pos] / max(1, same.sum()))
+    return roc_rates(scores, same)
 
 
 def equal_error_rate(scores: np.ndarray, same: np.ndarray) -> float:
