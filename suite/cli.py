@@ -17,7 +17,7 @@ from suite.config import BaseConfig, build_config, config_dict, field_types, non
 from suite.datadir import resolve_data_dir
 from suite.devices import resolve_device
 from suite.errors import SuiteError
-from suite.formatting import FORMATS, fmt, render
+from suite.formatting import FORMATS, fmt, render, unit
 from suite.progress import make_reporter
 from suite.runner import Interrupted, run_experiment
 from suite.selection import samples, select
@@ -78,9 +78,9 @@ def summary_table(title: str, rounds) -> Table:
     for column in ("metric", "n", "mean ± std", "min", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for metric, row in summarize(rounds).iterrows():
-        unit = " (%)" if metric.endswith("accuracy") else ""
-        table.add_row(f"{metric}{unit}", str(int(row["n"])), f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
-                      fmt(metric, row["min"]), fmt(metric, row["max"]))
+        table.add_row(f"{metric}{unit(metric)}", str(int(row["n"])),
+                      f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}", fmt(metric, row["min"]),
+                      fmt(metric, row["max"]))
     return table
 
 

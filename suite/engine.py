@@ -130,6 +130,11 @@ class EarlyStopping:
         return bool(self.patience) and epoch - self.best_epoch >= self.patience
 
 
+def check_patience(config: Any, splits: dict[str, Split]) -> None:
+    if config.patience and "val" not in splits:
+        raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
+
+
 def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], stopping: EarlyStopping,
            epochs_run: int) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """After training: restore the best epoch's weights (early stopping), then measure the model on every split.
@@ -154,16 +159,14 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
         augment: torch.Generator | None = None) -> RoundResult:
     """Train up to config.epochs epochs (early stopping on validation loss when config.patience > 0, restoring
     the best epoch's weights), then measure the model on every split."""
-    patience = config.patience
-    if patience and "val" not in splits:
-        raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
+    check_patience(config, splits)
     start = time.perf_counter()
     with PeakMemory(device) as peak:
         splits = {name: _to(split, device) for name, split in splits.items()}
         model = model.to(device)
         optimizer = make_optimizer(config, model.parameters())
         schedule = make_schedule(config, optimizer)
-        stopping = EarlyStopping(patience)
+        stopping = EarlyStopping(config.patience)
         curves, epoch_seconds = [], []
         for epoch in range(config.epochs):
             t0 = time.perf_counter()

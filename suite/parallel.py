@@ -23,7 +23,17 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from suite.devices import PeakMemory
-from suite.engine import EarlyStopping, RoundResult, _prefixed, _to, evaluate, finish, make_optimizer, make_schedule
+from suite.engine import (
+    EarlyStopping,
+    RoundResult,
+    _prefixed,
+    _to,
+    check_patience,
+    evaluate,
+    finish,
+    make_optimizer,
+    make_schedule,
+)
 from suite.errors import SuiteError
 from suite.registry import Split, Task
 
@@ -46,8 +56,7 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
                  device: torch.device, orders: list[torch.Generator], augments: list[torch.Generator | None],
                  on_epoch=None) -> list[RoundResult]:
     """Train len(models) rounds together; `on_epoch(k, epoch, row)` is called for each round still training."""
-    if config.patience and "val" not in splits[0]:
-        raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
+    check_patience(config, splits[0])
     check_stackable(splits)
     rounds = len(models)
     start = time.perf_counter()

@@ -133,7 +133,15 @@ def _data_figures(task: registry.Task | None, experiments, store: Store, names: 
     config = build_config(task.config_cls, first["config"])
     blocks = [Block("figure", plots.histogram(counts, figures / f"distribution_{i}", title=title, xlabel=xlabel),
                     title) for i, (title, xlabel, counts) in enumerate(task.data_distributions(config, data_dir))]
-    prepared = task.prepare(config, data_dir, False)
+    loaded: dict[tuple, Any] = {}  # prepared data by the config values it depends on: loaded once, not per figure
+
+    def prepare(config: Any) -> Any:
+        key = tuple(getattr(config, name) for name in task.data_fields)
+        if key not in loaded:
+            loaded[key] = task.prepare(config, data_dir, False)
+        return loaded[key]
+
+    prepared = prepare(config)
     first_round = store.rounds(first["id"]).iloc[0]
     splits = task.round_data(prepared, config, RoundSeeds(int(first_round["seed"]), int(first_round["round_index"]))
                              .generator("data"), int(first_round["round_index"]))
@@ -146,11 +154,11 @@ def _data_figures(task: registry.Task | None, experiments, store: Store, names: 
                             f"Labels per split in round {int(first_round['round_index'])} of experiment "
                             f"{first['id']}."))
     for e in experiments:
-        blocks += _gallery(task, e, store, names, data_dir, figures)
+        blocks += _gallery(task, e, store, names, prepare, figures)
     return blocks
 
 
-def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, names: dict[int, str], data_dir: Path,
+def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, names: dict[int, str], prepare,
              figures: Path) -> list[Block]:
     """The most confident right and wrong test pairs of the experiment's first round, its data regenerated from
     the round's seeds exactly as the runner drew it."""
@@ -160,7 +168,7 @@ def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, name
         return []
     config = build_config(task.config_cls, experiment["config"])
     seeds = RoundSeeds(int(row["seed"]), int(row["round_index"]))
-    test = task.round_data(task.prepare(config, data_dir, False), config, seeds.generator("data"),
+    test = task.round_data(prepare(config), config, seeds.generator("data"),
                            seeds.round_index)["test"]
     if len(test["x"]) != len(scores):
         return [Block("p", f"Gallery of experiment {experiment['id']} skipped: its round has {len(scores)} test "

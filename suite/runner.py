@@ -16,7 +16,7 @@ from suite.engine import fit
 from suite.environment import environment
 from suite.errors import SuiteError
 from suite.parallel import fit_parallel
-from suite.registry import Task
+from suite.registry import Task, get_task
 from suite.seeding import RoundSeeds
 from suite.store import Store
 
@@ -79,7 +79,6 @@ def _init_worker(threads: int) -> None:
 
 
 def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str) -> list:
-    from suite.registry import get_task
     task = get_task(task_name)
     key = (task_name, repr(config), str(data_dir))
     if key not in _WORKER_DATA:
