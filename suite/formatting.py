@@ -80,7 +80,7 @@ def _numeric_looking(column: pd.Series) -> bool:
 def rich_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if _numeric_looking(frame[column]) else "left")
+        table.add_column(str(column), justify="right" if _numeric_looking(frame[column]) else "left", overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     return table

@@ -189,3 +189,15 @@ def test_unused_helper_add_experiment_accepts_scores(tmp_path):
     experiment = add_experiment(store, [0.5], scores=True)
     round_id = int(store.rounds(experiment)["id"].iloc[0])
     assert store.scores(round_id)["target"].tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_a_narrow_terminal_folds_cells_instead_of_cutting_them(tmp_path):
+    from rich.console import Console
+
+    from suite.formatting import render
+    store = comparison_store(tmp_path / "r.db")
+    table = comparison_table(samples(store, select(store, [1, 2], None, []), "test_accuracy"), 1, "test_accuracy")
+    console = Console(width=100, record=True)
+    console.print(render(table, "test_accuracy", "table", "narrow"))
+    text = console.export_text()
+    assert "…" not in text and "+4.20" in text
