@@ -74,18 +74,22 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
 
 
 def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | None, pairs: int | None,
-        lfw: bool) -> list[dict]:
+        lfw: bool, only: str | None = None) -> list[dict]:
     out = []
     digits = MNIST.prepare(MnistConfig(), data_dir, False)
+    mnist_settings = {k: v for k, v in MNIST_SETTINGS.items() if only is None or only in k}
+    lfw_settings = {k: v for k, v in LFW_SETTINGS.items() if only is None or only in k}
+    if not mnist_settings and not (lfw and lfw_settings):
+        raise SuiteError(f"--only {only!r} matches no workload; known: {', '.join([*MNIST_SETTINGS, *LFW_SETTINGS])}")
     for device in devices:
-        for name, options in MNIST_SETTINGS.items():
+        for name, options in mnist_settings.items():
             config = MnistConfig(**options, **({"epochs": epochs} if epochs else {}),
                                  **({"pairs": pairs} if pairs else {}))
             for r in measure(MNIST, config, digits, rounds, device, config.pairs):
                 out.append({"workload": name, **r})
                 print(_line(out[-1]), file=sys.stderr, flush=True)
         if lfw:
-            for name, options in LFW_SETTINGS.items():
+            for name, options in lfw_settings.items():
                 config = LfwConfig(**options, epochs=1, val_fraction=0.0)
                 prepared = LFW.prepare(config, data_dir, False)
                 for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"])):
@@ -123,6 +127,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="MNIST epochs (default: the task's, 25)")
     parser.add_argument("--pairs", type=int, default=None, help="MNIST pairs per round (default: the task's, 1000)")
     parser.add_argument("--no-lfw", action="store_true", help="skip the LFW workloads (minutes per epoch on CPU)")
+    parser.add_argument("--only", default=None, help="only the workloads whose name contains this text")
     parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
@@ -131,7 +136,7 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     cuda = torch.cuda.is_available() and not args.cpu_only
     devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if cuda else [])
-    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw)
+    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if cuda else None}

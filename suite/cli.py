@@ -15,7 +15,7 @@ from suite import registry, report
 from suite.compare import comparison_table
 from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
-from suite.devices import resolve_device
+from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
 from suite.formatting import FORMATS, fmt, render, unit
 from suite.progress import make_reporter
@@ -57,11 +57,16 @@ RUN_OPTIONS = {
                                           "options given explicitly override it.")),
     "rounds": (int, typer.Option(10, "--rounds", help="Number of randomized rounds.")),
     "seed": (int, typer.Option(0, "--seed", help="Base seed; round r draws its streams from (seed, r).")),
-    "parallel_rounds": (int, typer.Option(1, "--parallel-rounds", help="Train K rounds at once as one stacked "
-                                          "model (same seeds and data per round; faster for small models).")),
+    "parallel_rounds": (str, typer.Option("auto", "--parallel-rounds", help="Train K rounds at once as one stacked "
+                                          "model (each round keeps its seeds and data); auto: all rounds for tasks "
+                                          "whose models are small (mnist), one at a time otherwise.")),
     "workers": (int, typer.Option(1, "--workers", help="CPU only: run rounds in N processes, the CPU threads split "
                                   "between them (results are written by this process alone).")),
     "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
+    "precision": (str, typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast (auto: "
+                                    "on a GPU that has it; float32 on a CPU). Recorded with each round.")),
+    "compile": (bool, typer.Option(False, "--compile", help="torch.compile the model (compiling takes time "
+                                   "up front: for long GPU runs; one round at a time). Recorded with each round.")),
     "data_dir": (Path | None, typer.Option(None, "--data-dir", help="Data directory.",
                                               show_default="$SUITE_DATA_DIR, else ./data")),
     "download": (bool, typer.Option(False, "--download", help="Download missing data (never by default).")),
@@ -130,20 +135,33 @@ def resolve_config(task: registry.Task, preset: str | None, given: dict[str, Any
     return build_config(task.config_cls, values)
 
 
+def _parallel_rounds(value: str) -> int | None:
+    """`auto` → None (the runner decides); otherwise a whole number."""
+    if value == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SuiteError(f"--parallel-rounds: must be auto or a whole number >= 1, got {value!r}") from None
+
+
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
+    run_opts["parallel_rounds"] = _parallel_rounds(run_opts["parallel_rounds"])
     for name in ("rounds", "parallel_rounds", "workers"):
-        if run_opts[name] < 1:
+        if run_opts[name] is not None and run_opts[name] < 1:
             raise SuiteError(f"{_flag(name)}: must be >= 1, got {run_opts[name]}")
     config = resolve_config(task, run_opts["preset"], options)
     device = resolve_device(run_opts["device"])
+    accel = resolve_acceleration(run_opts["precision"], run_opts["compile"], device)
     data_dir = resolve_data_dir(run_opts["data_dir"], create=run_opts["download"])
     store = Store(run_opts["store"])
     try:
         outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
                                  store=store, data_dir=data_dir, download=run_opts["download"],
                                  fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]),
-                                 parallel_rounds=run_opts["parallel_rounds"], workers=run_opts["workers"])
+                                 parallel_rounds=run_opts["parallel_rounds"], workers=run_opts["workers"],
+                                 accel=accel)
     except Interrupted as stop:
         print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
               f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)

@@ -1,5 +1,7 @@
 """Choosing the device and measuring peak memory on it."""
 
+import contextlib
+import dataclasses
 import resource
 from pathlib import Path
 
@@ -74,3 +76,40 @@ def _rss_peak_bytes() -> int:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Acceleration:
+    """How the step loop runs on its device: float32 or bf16 autocast, eager or `torch.compile`d.
+
+    bf16 autocast runs matmuls and convolutions in bfloat16 (tensor cores on a GPU) and keeps losses and weights in
+    float32, so no loss scaling is needed. Both change numbers at rounding level, so each round records them.
+    """
+
+    precision: str = "fp32"  # fp32 | bf16 (resolved; see resolve_acceleration)
+    compile: bool = False
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def describe(self, device: torch.device) -> str:
+        """The round's `device` column: e.g. `cuda:0 bf16 compiled`; plain `cpu` for the defaults there."""
+        extras = ([self.precision] if self.precision != "fp32" else []) + (["compiled"] if self.compile else [])
+        return " ".join([str(device), *extras])
+
+
+def resolve_acceleration(precision: str, compile: bool, device: torch.device) -> Acceleration:
+    """`--precision auto` is bf16 on a GPU that supports it (all since Ampere) and float32 elsewhere: bf16 on a
+    CPU without AMX is slower, not faster."""
+    if precision not in PRECISIONS:
+        raise SuiteError(f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        precision = "bf16" if cuda_bf16 else "fp32"
+    return Acceleration(precision, compile)
+
+
+PLAIN = Acceleration()  # float32, eager: the default everywhere, and what `--precision auto` means on a CPU

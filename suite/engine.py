@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from suite.devices import PeakMemory
+from suite.devices import PLAIN, Acceleration, PeakMemory
 from suite.errors import SuiteError
 from suite.registry import Split, Task
 
@@ -80,24 +80,29 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def predict(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, torch.Tensor]:
-    """The model's outputs over a whole split, in eval mode, in chunks."""
+def predict(task: Task, config: Any, model: nn.Module, split: Split,
+            accel: Acceleration = PLAIN) -> dict[str, torch.Tensor]:
+    """The model's outputs over a whole split, in eval mode, in chunks (as float32 whatever the precision)."""
     model.eval()
     x, step = split["x"], task.eval_batch_size
-    return _cat([model(task.transform(config, x[i:i + step], None)) for i in range(0, len(x), step)])
+    with accel.autocast(x.device):
+        chunks = [model(task.transform(config, x[i:i + step], None)) for i in range(0, len(x), step)]
+    return {k: v.float() for k, v in _cat(chunks).items()}
 
 
 def split_metrics(task: Task, config: Any, outputs: dict[str, torch.Tensor], split: Split) -> dict[str, float]:
     return {"loss": float(task.loss(config, outputs, split)), **task.metrics(config, outputs, split)}
 
 
-def evaluate(task: Task, config: Any, model: nn.Module, split: Split) -> dict[str, float]:
+def evaluate(task: Task, config: Any, model: nn.Module, split: Split,
+             accel: Acceleration = PLAIN) -> dict[str, float]:
     """Loss and task metrics of the model in eval mode over a whole split."""
-    return split_metrics(task, config, predict(task, config, model, split), split)
+    return split_metrics(task, config, predict(task, config, model, split, accel), split)
 
 
 def _train_epoch(task: Task, config: Any, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 split: Split, order: torch.Generator, augment: torch.Generator | None) -> dict[str, float]:
+                 split: Split, order: torch.Generator, augment: torch.Generator | None,
+                 accel: Acceleration) -> dict[str, float]:
     model.train()
     n = len(split["x"])
     device = split["x"].device
@@ -106,13 +111,14 @@ def _train_epoch(task: Task, config: Any, model: nn.Module, optimizer: torch.opt
     seen: list[dict[str, torch.Tensor]] = []
     for index in perm.split(config.batch_size):
         batch = _take(split, index)
-        outputs = model(task.transform(config, batch["x"], augment))
-        loss = task.loss(config, outputs, batch)
+        with accel.autocast(device):
+            outputs = model(task.transform(config, batch["x"], augment))
+            loss = task.loss(config, outputs, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(index)
-        seen.append({k: v.detach() for k, v in outputs.items()})
+        seen.append({k: v.detach().float() for k, v in outputs.items()})
     # Running metrics of the epoch, from the outputs the model gave while it trained.
     running = task.metrics(config, _cat(seen), _take(split, perm))
     return {"loss": float(loss_sum) / n, **running}
@@ -142,7 +148,8 @@ def check_patience(config: Any, splits: dict[str, Split]) -> None:
 
 
 def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], stopping: EarlyStopping,
-           epochs_run: int) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+           epochs_run: int, accel: Acceleration = PLAIN
+           ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """After training: restore the best epoch's weights (early stopping), then measure the model on every split.
     Returns the round's metrics and its val/test scores with their targets."""
     if stopping.best_state is not None:
@@ -150,7 +157,7 @@ def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], 
     metrics = {"epochs": float(epochs_run)}
     if stopping.best_epoch >= 0:
         metrics["best_epoch"] = float(stopping.best_epoch + 1)
-    outputs = {name: predict(task, config, model, split) for name, split in splits.items()}
+    outputs = {name: predict(task, config, model, split, accel) for name, split in splits.items()}
     for name, split in splits.items():
         metrics |= _prefixed(name, split_metrics(task, config, outputs[name], split))
     metrics |= task.final_metrics(config, outputs, splits)
@@ -162,7 +169,7 @@ def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], 
 
 def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], device: torch.device,
         order: torch.Generator, on_epoch: EpochCallback | None = None,
-        augment: torch.Generator | None = None) -> RoundResult:
+        augment: torch.Generator | None = None, accel: Acceleration = PLAIN) -> RoundResult:
     """Train up to config.epochs epochs (early stopping on validation loss when config.patience > 0, restoring
     the best epoch's weights), then measure the model on every split."""
     check_patience(config, splits)
@@ -171,18 +178,21 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
         splits = {name: _to(split, device) for name, split in splits.items()}
         model = place(model, device)
         optimizer = make_optimizer(config, model.parameters())
+        if accel.compile:  # after the optimizer took the parameters; the compiled module shares them
+            model = torch.compile(model)
         schedule = make_schedule(config, optimizer)
         stopping = EarlyStopping(config.patience)
         curves, epoch_seconds = [], []
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
             row = {"lr": optimizer.param_groups[0]["lr"]}
-            row |= _prefixed("train", _train_epoch(task, config, model, optimizer, splits["train"], order, augment))
+            row |= _prefixed("train", _train_epoch(task, config, model, optimizer, splits["train"], order, augment,
+                                                   accel))
             if schedule is not None:
                 schedule.step()
             stop = False
             if "val" in splits:
-                row |= _prefixed("val", evaluate(task, config, model, splits["val"]))
+                row |= _prefixed("val", evaluate(task, config, model, splits["val"], accel))
                 stop = stopping.update(epoch, row["val_loss"], model)
             epoch_seconds.append(time.perf_counter() - t0)
             curves.append(row)
@@ -190,7 +200,8 @@ def fit(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], dev
                 on_epoch(epoch, row)
             if stop:
                 break
-        metrics, scores, targets = finish(task, config, model, splits, stopping, len(curves))
+        metrics, scores, targets = finish(task, config, model, splits, stopping, len(curves), accel)
     return RoundResult(metrics=metrics, curves=curves, epoch_seconds=epoch_seconds,
-                       seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes, device=str(device),
+                       seconds=time.perf_counter() - start, peak_memory_bytes=peak.bytes,
+                       device=accel.describe(device),
                        scores=scores, targets=targets)

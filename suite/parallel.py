@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from suite.devices import PeakMemory
+from suite.devices import PLAIN, Acceleration, PeakMemory
 from suite.engine import (
     EarlyStopping,
     RoundResult,
@@ -33,6 +33,7 @@ from suite.engine import (
     finish,
     make_optimizer,
     make_schedule,
+    place,
 )
 from suite.errors import SuiteError
 from suite.registry import Split, Task
@@ -54,15 +55,17 @@ def check_stackable(splits: list[dict[str, Split]]) -> None:
 
 def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str, Split]],
                  device: torch.device, orders: list[torch.Generator], augments: list[torch.Generator | None],
-                 on_epoch=None) -> list[RoundResult]:
+                 on_epoch=None, accel: Acceleration = PLAIN) -> list[RoundResult]:
     """Train len(models) rounds together; `on_epoch(k, epoch, row)` is called for each round still training."""
+    if accel.compile:
+        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
     check_patience(config, splits[0])
     check_stackable(splits)
     rounds = len(models)
     start = time.perf_counter()
     with PeakMemory(device) as peak:
         splits = [{name: _to(split, device) for name, split in s.items()} for s in splits]
-        models = [model.to(device) for model in models]
+        models = [place(model, device) for model in models]
         params, buffers = stack_module_state(models)
         skeleton = copy.deepcopy(models[0]).to("meta")
         optimizer = make_optimizer(config, list(params.values()))
@@ -75,7 +78,8 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            running = _train_epoch(task, config, skeleton, params, buffers, optimizer, train, orders, augments)
+            running = _train_epoch(task, config, skeleton, params, buffers, optimizer, train, orders, augments,
+                                   accel)
             if schedule is not None:
                 schedule.step()
             _unstack(params, buffers, models)
@@ -83,7 +87,7 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
             for k in training:
                 row = {"lr": lr} | _prefixed("train", running[k])
                 if "val" in splits[k]:
-                    row |= _prefixed("val", evaluate(task, config, models[k], splits[k]["val"]))
+                    row |= _prefixed("val", evaluate(task, config, models[k], splits[k]["val"], accel))
                     if stopping[k].update(epoch, row["val_loss"], models[k]):
                         stopped.append(k)
                 curves[k].append(row)
@@ -95,16 +99,17 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
             training = [k for k in training if k not in stopped]
             if not training:
                 break
-        finished = [finish(task, config, models[k], splits[k], stopping[k], len(curves[k])) for k in range(rounds)]
+        finished = [finish(task, config, models[k], splits[k], stopping[k], len(curves[k]), accel)
+                    for k in range(rounds)]
     share = (time.perf_counter() - start) / rounds
     return [RoundResult(metrics=m, curves=curves[k], epoch_seconds=seconds[k], seconds=share,
-                        peak_memory_bytes=peak.bytes, device=str(device), scores=s, targets=t)
+                        peak_memory_bytes=peak.bytes, device=accel.describe(device), scores=s, targets=t)
             for k, (m, s, t) in enumerate(finished)]
 
 
 def _train_epoch(task: Task, config: Any, skeleton: nn.Module, params: dict, buffers: dict,
                  optimizer: torch.optim.Optimizer, train: Split, orders: list[torch.Generator],
-                 augments: list[torch.Generator | None]) -> list[dict[str, float]]:
+                 augments: list[torch.Generator | None], accel: Acceleration) -> list[dict[str, float]]:
     rounds, n = train["x"].shape[:2]
     device = train["x"].device
     perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)
@@ -119,15 +124,16 @@ def _train_epoch(task: Task, config: Any, skeleton: nn.Module, params: dict, buf
     seen = []
     for index in perms.split(config.batch_size, dim=1):
         batch = {key: value[rows, index] for key, value in train.items()}
-        x = torch.stack([task.transform(config, batch["x"][k], augments[k]) for k in range(rounds)])
-        outputs = stacked_forward(params, buffers, x)
-        losses = torch.stack([task.loss(config, {key: v[k] for key, v in outputs.items()},
-                                        {key: v[k] for key, v in batch.items()}) for k in range(rounds)])
+        with accel.autocast(device):
+            x = torch.stack([task.transform(config, batch["x"][k], augments[k]) for k in range(rounds)])
+            outputs = stacked_forward(params, buffers, x)
+            losses = torch.stack([task.loss(config, {key: v[k] for key, v in outputs.items()},
+                                            {key: v[k] for key, v in batch.items()}) for k in range(rounds)])
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()
         loss_sums += losses.detach() * index.shape[1]
-        seen.append({key: v.detach() for key, v in outputs.items()})
+        seen.append({key: v.detach().float() for key, v in outputs.items()})
     outputs = {key: torch.cat([s[key] for s in seen], dim=1) for key in seen[0]}
     shuffled = {key: value[rows, perms] for key, value in train.items()}
     return [{"loss": float(loss_sums[k]) / n,

@@ -75,6 +75,9 @@ class Task:
     primary_metric: str = "test_accuracy"
     eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
+    # `--parallel-rounds auto` stacks all rounds of an experiment when True: models so small that one round leaves
+    # the machine idle between Python calls, and rounds whose splits always have equal sizes.
+    stack_rounds: bool = False
     target_names: tuple[str, str] = ("negative", "positive")  # what a target of 0 and of 1 mean, for reports
 
     def prepare_data(self, config: Any, data_dir: Path, download: bool) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from suite.config import config_dict, config_hash
-from suite.devices import describe
+from suite.devices import PLAIN, Acceleration, describe
 from suite.engine import fit
 from suite.environment import environment
 from suite.errors import SuiteError
@@ -39,18 +39,18 @@ class Outcome:
 
 
 def train_round(task: Task, config: Any, prepared: Any, seeds: RoundSeeds, device: torch.device,
-                on_epoch=None):
+                on_epoch=None, accel: Acceleration = PLAIN):
     """One round: its data from the data stream, its init and noise from their own streams."""
     splits = task.round_data(prepared, config, seeds.generator("data"), seeds.round_index)
     torch.manual_seed(seeds.seed("init"))
     model = task.build_model(config)
     torch.manual_seed(seeds.seed("noise"))  # dropout and other training noise
     return fit(task, config, model, splits, device, seeds.generator("order"), on_epoch,
-               augment=seeds.device_generator("augment", device))
+               augment=seeds.device_generator("augment", device), accel=accel)
 
 
 def train_group(task: Task, config: Any, prepared: Any, group: list[RoundSeeds], device: torch.device,
-                on_epoch=None) -> list:
+                on_epoch=None, accel: Acceleration = PLAIN) -> list:
     """Several rounds trained as one stacked model (suite.parallel); each round's data, init, batch order and
     augmentation come from its own streams, as in train_round. Dropout draws from the first round's noise stream."""
     splits = [task.round_data(prepared, config, s.generator("data"), s.round_index) for s in group]
@@ -59,16 +59,22 @@ def train_group(task: Task, config: Any, prepared: Any, group: list[RoundSeeds],
         torch.manual_seed(s.seed("init"))
         models.append(task.build_model(config))
     torch.manual_seed(group[0].seed("noise"))
-    return fit_parallel(task, config, models, splits, device, [s.generator("order") for s in group],
-                        [s.device_generator("augment", device) for s in group], on_epoch)
+    results = fit_parallel(task, config, models, splits, device, [s.generator("order") for s in group],
+                           [s.device_generator("augment", device) for s in group], on_epoch, accel)
+    # Dropout depends on which rounds were stacked together: the round records them, so it can be reproduced.
+    stacked = ",".join(str(s.round_index) for s in group)
+    for result in results:
+        result.device = f"{result.device} stacked:{stacked}"
+    return results
 
 
-def _train(task: Task, config: Any, prepared: Any, seeds: list[RoundSeeds], device: torch.device, on_epoch=None):
+def _train(task: Task, config: Any, prepared: Any, seeds: list[RoundSeeds], device: torch.device, on_epoch=None,
+           accel: Acceleration = PLAIN):
     """Results of one group of rounds: alone (train_round) or stacked (train_group)."""
     if len(seeds) == 1:
         one = (lambda e, m: on_epoch(0, e, m)) if on_epoch is not None else None
-        return [train_round(task, config, prepared, seeds[0], device, one)]
-    return train_group(task, config, prepared, seeds, device, on_epoch)
+        return [train_round(task, config, prepared, seeds[0], device, one, accel)]
+    return train_group(task, config, prepared, seeds, device, on_epoch, accel)
 
 
 _WORKER_DATA: dict = {}  # per worker process: the prepared data, loaded once for all the rounds it trains
@@ -78,17 +84,19 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str) -> list:
+def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str,
+            accel: Acceleration) -> list:
     task = get_task(task_name)
     key = (task_name, repr(config), str(data_dir))
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = task.prepare(config, data_dir, False)
-    return _train(task, config, _WORKER_DATA[key], [RoundSeeds(seed, i) for i in group], torch.device(device))
+    return _train(task, config, _WORKER_DATA[key], [RoundSeeds(seed, i) for i in group], torch.device(device),
+                  accel=accel)
 
 
 def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], seed: int, device: torch.device,
-             data_dir: Path, workers: int, reporter) -> Iterator[tuple[list[int], list]]:
+             data_dir: Path, workers: int, reporter, accel: Acceleration) -> Iterator[tuple[list[int], list]]:
     """(group, its results) as each group of rounds finishes: here, or in `workers` processes that split the
     CPU threads between them (results come back to this process, the store's only writer)."""
     if workers == 1:
@@ -97,12 +105,13 @@ def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], se
                 for index in group:
                     reporter.round_started(index)
             on_epoch = (lambda k, e, m, g=group: reporter.epoch(g[k], e, m)) if reporter is not None else None
-            yield group, _train(task, config, prepared, [RoundSeeds(seed, i) for i in group], device, on_epoch)
+            yield group, _train(task, config, prepared, [RoundSeeds(seed, i) for i in group], device, on_epoch,
+                                accel)
         return
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools in an unusable state
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(_worker, task.name, config, data_dir, seed, group, str(device)): group
+        futures = {pool.submit(_worker, task.name, config, data_dir, seed, group, str(device), accel): group
                    for group in groups}
         if reporter is not None:
             for index in (i for group in groups for i in group):
@@ -115,11 +124,24 @@ def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], se
             raise
 
 
+def stack_size(task: Task, parallel_rounds: int | None, pending: int, workers: int, accel: Acceleration) -> int:
+    """Rounds per stacked group. `auto` (None): for a task whose rounds stack well (Task.stack_rounds), all pending
+    rounds, shared evenly between the workers; otherwise (and with --compile) one at a time."""
+    if parallel_rounds is not None:
+        return parallel_rounds
+    if not task.stack_rounds or accel.compile or pending == 0:
+        return 1
+    return -(-pending // workers)
+
+
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
                    data_dir: Path, download: bool = False, fresh: bool = False, reporter=None,
-                   parallel_rounds: int = 1, workers: int = 1) -> Outcome:
+                   parallel_rounds: int | None = 1, workers: int = 1, accel: Acceleration = PLAIN) -> Outcome:
+    """`parallel_rounds` None is `auto` (see stack_size)."""
     if workers > 1 and device.type != "cpu":
         raise SuiteError("--workers splits the CPU's threads between processes; on a GPU use --parallel-rounds")
+    if accel.compile and (parallel_rounds or 1) > 1:
+        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     prepared = task.prepare(config, data_dir, download)
     experiment_id = store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
@@ -131,9 +153,11 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     if reporter is not None:
         reporter.start(experiment_id, rounds, config.epochs, done)
     pending = [index for index in range(rounds) if index not in done]
-    groups = [pending[i:i + parallel_rounds] for i in range(0, len(pending), parallel_rounds)]
+    size = stack_size(task, parallel_rounds, len(pending), workers, accel)
+    groups = [pending[i:i + size] for i in range(0, len(pending), size)]
     try:
-        for group, results in _results(task, config, prepared, groups, seed, device, data_dir, workers, reporter):
+        for group, results in _results(task, config, prepared, groups, seed, device, data_dir, workers, reporter,
+                                        accel):
             for index, result in zip(group, results, strict=True):
                 store.add_round(experiment_id, index, seed, result)
                 ran += 1

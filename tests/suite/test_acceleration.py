@@ -1,0 +1,88 @@
+"""--precision, --compile and --parallel-rounds auto: what runs, what each round records, what is refused.
+
+The GPU half (bf16 on tensor cores, torch.compile) runs only where CUDA is present; on a CPU the same code paths
+run in bf16 autocast, which CPUs support, so CI exercises them."""
+
+import pytest
+import torch
+
+from suite.devices import PLAIN, Acceleration, resolve_acceleration
+from suite.errors import SuiteError
+from suite.runner import run_experiment, stack_size, train_round
+from suite.seeding import RoundSeeds
+from suite.store import Store
+from tasks.lfw.task import TASK as LFW
+from tasks.mnist_pairs.task import TASK, MnistConfig
+
+CPU = torch.device("cpu")
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+
+
+def test_auto_precision_is_float32_on_a_cpu_and_bad_names_are_refused():
+    assert resolve_acceleration("auto", False, CPU) == PLAIN
+    assert resolve_acceleration("bf16", True, CPU) == Acceleration("bf16", True)
+    with pytest.raises(SuiteError, match="--precision: 'fp16' is not one of auto, fp32, bf16"):
+        resolve_acceleration("fp16", False, CPU)
+
+
+def test_each_round_records_how_it_ran():
+    assert PLAIN.describe(CPU) == "cpu"
+    assert Acceleration("bf16", True).describe(torch.device("cuda:0")) == "cuda:0 bf16 compiled"
+
+
+def test_bf16_autocast_trains_and_keeps_float32_outputs(fake_mnist):
+    config = MnistConfig(pairs=100, epochs=3, batch_size=10, aux_loss=True)
+    digits = TASK.prepare(config, fake_mnist, False)
+    plain = train_round(TASK, config, digits, RoundSeeds(0, 0), CPU)
+    bf16 = train_round(TASK, config, digits, RoundSeeds(0, 0), CPU, accel=Acceleration("bf16"))
+    assert bf16.device == "cpu bf16" and plain.device == "cpu"
+    assert bf16.scores["test"].dtype == torch.float32
+    assert bf16.curves[-1]["train_loss"] < bf16.curves[0]["train_loss"]
+    # Same seeds, same data: bf16 changes the numbers at rounding level, not the training.
+    assert bf16.metrics["test_loss"] == pytest.approx(plain.metrics["test_loss"], rel=0.1)
+    assert bf16.metrics["test_loss"] != plain.metrics["test_loss"]
+
+
+def test_auto_stacks_all_rounds_of_small_models_split_between_workers():
+    assert stack_size(TASK, None, 10, 1, PLAIN) == 10
+    assert stack_size(TASK, None, 10, 3, PLAIN) == 4  # groups of 4, 4, 2 for three processes
+    assert stack_size(TASK, None, 10, 1, Acceleration(compile=True)) == 1
+    assert stack_size(LFW, None, 10, 1, PLAIN) == 1  # conv-heavy, and its validation splits differ in size
+    assert stack_size(LFW, 3, 10, 1, PLAIN) == 3  # an explicit K is K
+
+
+def test_stacked_rounds_record_their_group_and_auto_runs_them_together(tmp_path, fake_mnist):
+    config = MnistConfig(pairs=50, epochs=1, batch_size=10)
+    outcome = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
+                             data_dir=fake_mnist, parallel_rounds=None)
+    assert outcome.rounds["device"].tolist() == ["cpu stacked:0,1,2"] * 3
+
+
+def test_compile_with_stacked_rounds_is_refused_before_anything_is_stored(tmp_path, fake_mnist):
+    with pytest.raises(SuiteError, match="--compile works on one round at a time"):
+        run_experiment(TASK, MnistConfig(), rounds=2, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
+                       data_dir=fake_mnist, parallel_rounds=2, accel=Acceleration(compile=True))
+    assert not Store(tmp_path / "r.db").experiments().shape[0]
+
+
+@cuda
+def test_on_a_gpu_auto_precision_is_bf16_and_a_round_trains(fake_mnist):
+    device = torch.device("cuda")
+    accel = resolve_acceleration("auto", False, device)
+    assert accel.precision == "bf16"
+    config = MnistConfig(pairs=100, epochs=3, batch_size=10, w_sharing=True, aux_loss=True)
+    result = train_round(TASK, config, TASK.prepare(config, fake_mnist, False), RoundSeeds(0, 0), device,
+                         accel=accel)
+    assert result.device == "cuda bf16" and result.peak_memory_bytes > 0
+    assert result.curves[-1]["train_loss"] < result.curves[0]["train_loss"]
+
+
+@cuda
+def test_on_a_gpu_a_compiled_round_matches_an_eager_one(fake_mnist):
+    device = torch.device("cuda")
+    config = MnistConfig(pairs=100, epochs=2, batch_size=10, dropout=0.0)
+    digits = TASK.prepare(config, fake_mnist, False)
+    eager = train_round(TASK, config, digits, RoundSeeds(0, 0), device)
+    compiled = train_round(TASK, config, digits, RoundSeeds(0, 0), device, accel=Acceleration(compile=True))
+    assert compiled.device == "cuda compiled"
+    assert compiled.metrics["test_loss"] == pytest.approx(eager.metrics["test_loss"], rel=1e-3)
