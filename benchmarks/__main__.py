@@ -2,10 +2,12 @@
 
 For each workload (MNIST baseline and the four Siamese settings; LFW `small` and `koch`) and each device (CPU, and
 CUDA when present), the same rounds — same data, initialisation and hyper-parameters from the same seeds — are
-trained three ways: the reference loop (benchmarks/reference.py, a per-round DataLoader loop as in the reports),
-the suite one round after another, and the suite with all rounds stacked (--parallel-rounds) where the rounds
-allow it. Reported: time for the whole experiment, per epoch, training pairs per second, peak memory, mean ± std
-test accuracy of each, and the speed-up over the reference. Writes benchmarks/out/bench.json and bench.md.
+trained by the reference loop (benchmarks/reference.py, a per-round DataLoader loop as in the reports), by the
+suite one round after another, and as plain `suite run` trains them (rounds stacked for small models, bf16 on a
+GPU) where that differs; with --workers N also in N worker processes. Reported: time for the whole experiment,
+the median epoch, training pairs per second, achieved TFLOP/s (training FLOPs counted by torch's FlopCounterMode)
+and its share of the GPU's bf16 peak, peak memory, mean ± std test accuracy, and the speed-up over the reference
+loop of the same workload and device. Writes benchmarks/out/bench.json and bench.md.
 """
 
 import argparse
@@ -17,12 +19,13 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import reference_round
 from suite.datadir import resolve_data_dir
-from suite.devices import PeakMemory, resolve_device
+from suite.devices import PLAIN, PeakMemory, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
-from suite.runner import train_group, train_round
+from suite.runner import _results, _train, stack_size, train_round
 from suite.seeding import RoundSeeds
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.task import TASK as LFW
@@ -40,41 +43,91 @@ MNIST_SETTINGS = {
 LFW_SETTINGS = {"lfw small": {"model": "small"}, "lfw koch": {"model": "koch"}}
 
 
+# Dense bf16 tensor-core peaks from NVIDIA's data sheets (TFLOP/s), matched against the device name; the fraction
+# of peak is printed only for GPUs listed here.
+GPU_PEAK_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L4": 121.0}
+
+
+def gpu_peak_tflops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), None)
+
+
+def training_flops_per_pair(task, config, prepared) -> float:
+    """FLOPs of one training step (forward, loss, backward) per pair, counted by torch's FlopCounterMode on a
+    batch of 4 pairs: matmuls and convolutions, the work that bounds throughput."""
+    splits = task.round_data(prepared, config, RoundSeeds(0, 0).generator("data"), 0)
+    batch = {k: v[:4] for k, v in splits["train"].items()}
+    model = task.build_model(config)
+    with FlopCounterMode(display=False) as counter:
+        task.loss(config, model(task.transform(config, batch["x"], None)), batch).backward()
+    return counter.get_total_flops() / 4
+
+
 def _timed(fn):
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
 
 
-def measure(task, config, prepared, rounds: int, device: torch.device, train_pairs: int) -> list[dict]:
-    """The three ways of training `rounds` rounds; one row each."""
+def measure(task, config, prepared, rounds: int, device: torch.device, train_pairs: int, data_dir: Path,
+            workers: int = 1) -> list[dict]:
+    """The same `rounds` rounds trained by the reference loop, by the suite one round at a time, and by the suite
+    as `suite run` trains them by default (stacked rounds for small models, bf16 on a GPU); one row each."""
     seeds = [RoundSeeds(0, r) for r in range(rounds)]
+    accel = resolve_acceleration("auto", False, device)
+    stacked = stack_size(task, None, rounds, 1, accel)
+    flops = training_flops_per_pair(task, config, prepared) * train_pairs * config.epochs * rounds
+    peak_tflops = gpu_peak_tflops(device)
     rows = []
 
-    def row(way: str, accuracies: list[float], seconds: float, peak: int) -> dict:
+    def row(way: str, accuracies: list[float], seconds: float, epoch_seconds: list[float], peak: int) -> dict:
+        tflops = flops / seconds / 1e12
         return {"way": way, "device": str(device), "rounds": rounds, "epochs": config.epochs, "seconds": seconds,
-                "epoch_seconds": seconds / rounds / config.epochs,
+                # the median epoch: steady state, without the first epoch's warm-up (allocator, cuDNN autotuning)
+                "epoch_seconds": statistics.median(epoch_seconds),
                 "pairs_per_second": train_pairs * config.epochs * rounds / seconds, "peak_memory_mb": peak / 2**20,
+                "tflops": tflops, "peak_fraction": tflops / peak_tflops if peak_tflops else None,
                 "test_accuracy_mean": statistics.fmean(accuracies),
                 "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan")}
 
-    if device.type == "cpu":  # the reference loop is the reports' CPU/Colab loop; on CUDA it is the same code
-        with PeakMemory(device) as peak:
-            results, seconds = _timed(lambda: [reference_round(task, config, prepared, s) for s in seeds])
-        rows.append(row("reference loop", [r["test_accuracy"] for r in results], seconds, peak.bytes))
     with PeakMemory(device) as peak:
-        results, seconds = _timed(lambda: [train_round(task, config, prepared, s, device) for s in seeds])
-    rows.append(row("suite", [r.metrics["test_accuracy"] for r in results], seconds, peak.bytes))
-    if rounds > 1:
+        results, seconds = _timed(lambda: [reference_round(task, config, prepared, s, device) for s in seeds])
+    rows.append(row("reference loop", [r["test_accuracy"] for r in results], seconds,
+                    [e for r in results for e in r["epoch_seconds"]], peak.bytes))
+
+    def suite_row(way: str, train) -> None:
         with PeakMemory(device) as peak:
-            results, seconds = _timed(lambda: train_group(task, config, prepared, seeds, device))
-        rows.append(row(f"suite --parallel-rounds {rounds}", [r.metrics["test_accuracy"] for r in results],
-                        seconds, peak.bytes))
+            results, seconds = _timed(train)
+        rows.append(row(way, [r.metrics["test_accuracy"] for r in results], seconds,
+                        [e for r in results for e in r.epoch_seconds], peak.bytes))
+
+    suite_row("suite, one round at a time", lambda: [train_round(task, config, prepared, s, device) for s in seeds])
+    label = f"suite run (default: {accel.precision}" + (f", {stacked} rounds stacked)" if stacked > 1 else ")")
+    if stacked > 1 or accel != PLAIN:
+        suite_row(label, lambda: [r for i in range(0, rounds, stacked)
+                                  for r in _train(task, config, prepared, seeds[i:i + stacked], device, accel=accel)])
+    if workers > 1 and device.type == "cpu":
+        size = stack_size(task, None, rounds, workers, accel)
+        suite_row(f"suite run --workers {workers}", lambda: _in_workers(task, config, prepared, rounds, data_dir,
+                                                                        workers, size))
     return rows
 
 
+def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: int, size: int) -> list:
+    """The runner's worker processes (each loads the data itself, as `suite run --workers` does)."""
+    groups = [list(range(i, min(i + size, rounds))) for i in range(0, rounds, size)]
+    out = {}
+    for group, results in _results(task, config, prepared, groups, 0, torch.device("cpu"), data_dir, workers,
+                                   None, PLAIN):
+        out.update(zip(group, results, strict=True))
+    return [out[i] for i in range(rounds)]
+
+
 def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | None, pairs: int | None,
-        lfw: bool, only: str | None = None) -> list[dict]:
+        lfw: bool, only: str | None = None, workers: int = 1) -> list[dict]:
     out = []
     digits = MNIST.prepare(MnistConfig(), data_dir, False)
     mnist_settings = {k: v for k, v in MNIST_SETTINGS.items() if only is None or only in k}
@@ -85,14 +138,15 @@ def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | 
         for name, options in mnist_settings.items():
             config = MnistConfig(**options, **({"epochs": epochs} if epochs else {}),
                                  **({"pairs": pairs} if pairs else {}))
-            for r in measure(MNIST, config, digits, rounds, device, config.pairs):
+            for r in measure(MNIST, config, digits, rounds, device, config.pairs, data_dir, workers):
                 out.append({"workload": name, **r})
                 print(_line(out[-1]), file=sys.stderr, flush=True)
         if lfw:
             for name, options in lfw_settings.items():
-                config = LfwConfig(**options, epochs=1, val_fraction=0.0)
+                # CPU: minutes per epoch, so one; GPU: five, the median one is the steady state
+                config = LfwConfig(**options, epochs=1 if device.type == "cpu" else 5, val_fraction=0.0)
                 prepared = LFW.prepare(config, data_dir, False)
-                for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"])):
+                for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"]), data_dir):
                     out.append({"workload": name, **r})
                     print(_line(out[-1]), file=sys.stderr, flush=True)
     for row in out:  # speed-up against the reference loop of the same workload and device, measured in this run
@@ -103,19 +157,21 @@ def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | 
 
 
 def _line(row: dict) -> str:
-    return (f"{row['workload']:22} {row['way']:28} {row['device']:6} {row['seconds']:8.1f} s "
+    return (f"{row['workload']:22} {row['way']:40} {row['device']:6} {row['seconds']:8.1f} s "
             f"acc {100 * row['test_accuracy_mean']:.2f}")
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| workload | training | device | rounds × epochs | experiment (s) | s/epoch | pairs/s | peak MB | "
-             "test acc. (%) | speed-up |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | training | device | rounds × epochs | experiment (s) | s/epoch | pairs/s | TFLOP/s | "
+             "% of peak | peak MB | test acc. (%) | speed-up |", "|---|---|---|" + "---:|" * 9]
     for r in rows:
         std = "" if r["test_accuracy_std"] != r["test_accuracy_std"] else f" ± {100 * r['test_accuracy_std']:.2f}"
         speedup = "–" if r["speedup"] is None else f"{r['speedup']:.2f}×"
+        fraction = "–" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.1f}"
         lines.append(f"| {r['workload']} | {r['way']} | {r['device']} | {r['rounds']} × {r['epochs']} | "
                      f"{r['seconds']:.1f} | {r['epoch_seconds']:.3f} | {r['pairs_per_second']:.0f} | "
-                     f"{r['peak_memory_mb']:.0f} | {100 * r['test_accuracy_mean']:.2f}{std} | {speedup} |")
+                     f"{r['tflops']:.3f} | {fraction} | {r['peak_memory_mb']:.0f} | "
+                     f"{100 * r['test_accuracy_mean']:.2f}{std} | {speedup} |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,16 +183,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="MNIST epochs (default: the task's, 25)")
     parser.add_argument("--pairs", type=int, default=None, help="MNIST pairs per round (default: the task's, 1000)")
     parser.add_argument("--no-lfw", action="store_true", help="skip the LFW workloads (minutes per epoch on CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="also time `suite run --workers N` (CPU)")
     parser.add_argument("--only", default=None, help="only the workloads whose name contains this text")
     parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
-    if min(args.rounds, args.epochs or 1, args.pairs or 1) < 1:
-        raise SuiteError("--rounds, --epochs and --pairs must be >= 1")
+    if min(args.rounds, args.epochs or 1, args.pairs or 1, args.workers) < 1:
+        raise SuiteError("--rounds, --epochs, --pairs and --workers must be >= 1")
     data_dir = resolve_data_dir(args.data_dir)
     cuda = torch.cuda.is_available() and not args.cpu_only
     devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if cuda else [])
-    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only)
+    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only, args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if cuda else None}

@@ -15,19 +15,25 @@ def bench(*args: str, cwd) -> subprocess.CompletedProcess:
 def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
     data = make_fake_mnist(tmp_path / "data")
     result = bench("--data-dir", str(data), "--rounds", "2", "--epochs", "1", "--pairs", "100", "--no-lfw",
-                   "--cpu-only", "--out", str(tmp_path / "out"), cwd=tmp_path)
+                   "--cpu-only", "--workers", "2", "--only", "ws+aux", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())["results"]
-    assert len(rows) == 5 * 3  # five MNIST settings × (reference, suite, suite --parallel-rounds 2)
-    assert {r["way"] for r in rows} == {"reference loop", "suite", "suite --parallel-rounds 2"}
+    # reference, one at a time, as `suite run` does (both rounds stacked), and in 2 worker processes
+    assert len(rows) == 4 and {r["workload"] for r in rows} == {"mnist siamese ws+aux"}
+    assert {r["way"] for r in rows} == {"reference loop", "suite, one round at a time",
+                                        "suite run (default: fp32, 2 rounds stacked)", "suite run --workers 2"}
     assert all(r["speedup"] > 0 for r in rows) and all(r["speedup"] == 1 for r in rows if r["way"] == "reference loop")
+    assert all(r["tflops"] > 0 and r["peak_fraction"] is None for r in rows)  # FLOPs counted; no GPU peak on a CPU
     table = (tmp_path / "out" / "bench.md").read_text()
-    assert "| mnist siamese ws+aux | suite --parallel-rounds 2 | cpu | 2 × 1 |" in table
+    assert "| mnist siamese ws+aux | suite run (default: fp32, 2 rounds stacked) | cpu | 2 × 1 |" in table
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     result = bench("--rounds", "0", "--data-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "benchmarks: error: --rounds, --epochs and --pairs must be >= 1"
+    assert result.stderr.strip() == "benchmarks: error: --rounds, --epochs, --pairs and --workers must be >= 1"
+    data = make_fake_mnist(tmp_path / "data")
+    unknown = bench("--data-dir", str(data), "--only", "resnet", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("benchmarks: error: --only 'resnet' matches no")
     missing = bench("--data-dir", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
