@@ -11,13 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from suite import registry, report
+from suite import registry, report, sweep
 from suite.compare import comparison_table
 from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
 from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
-from suite.formatting import FORMATS, fmt, render, unit
+from suite.formatting import FORMATS, fmt, render, rich_table, sweep_display, unit
 from suite.progress import make_reporter
 from suite.runner import Interrupted, run_experiment
 from suite.selection import samples, select
@@ -178,6 +178,74 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(line)
 
 
+SWEEP_OPTIONS = {
+    "grid": (list[str] | None, typer.Option(None, "--grid", help="FIELD=V1,V2,… (repeatable): the cells are every "
+                                            "combination; other options given are fixed for every cell.")),
+    "metric": (str | None, typer.Option(None, "--metric", help="Metric that ranks the cells.",
+                                        show_default="the task's primary metric")),
+    "executor": (str, typer.Option("local", "--executor", help="local (this machine: stacked rounds, --workers) "
+                                   "or ray (each group of rounds a Ray task; needs pip install -e '.[ray]').")),
+    "ray_address": (str | None, typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT.",
+                                             show_default="a local Ray started for this sweep")),
+    "max_retries": (int, typer.Option(2, "--max-retries", help="Ray: retries of a failed or killed task.")),
+    "cpus_per_task": (float, typer.Option(1.0, "--cpus-per-task", help="Ray: CPUs each task asks for.")),
+    "gpus_per_task": (float, typer.Option(0.0, "--gpus-per-task", help="Ray: GPUs each task asks for (fractions "
+                                          "let small models share a GPU); > 0 trains on CUDA.")),
+}
+SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "device",
+                                                  "precision", "data_dir", "download", "store", "quiet")}
+SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A named grid (see `suite list`); "
+                                                    "--grid and fixed options given explicitly add to it."))}
+
+
+def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
+    opts = {k: options.pop(k) for k in (*SWEEP_PRESET, *SWEEP_OPTIONS, *SWEEP_RUN_OPTIONS)}
+    opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
+    for name in ("rounds", "parallel_rounds", "workers"):
+        if opts[name] is not None and opts[name] < 1:
+            raise SuiteError(f"{_flag(name)}: must be >= 1, got {opts[name]}")
+    if opts["max_retries"] < 0 or opts["cpus_per_task"] <= 0 or opts["gpus_per_task"] < 0:
+        raise SuiteError("--max-retries must be >= 0, --cpus-per-task > 0 and --gpus-per-task >= 0")
+    preset = task.sweeps.get(opts["preset"]).value if opts["preset"] else sweep.SweepPreset({})
+    fixed = {**preset.fixed, **{k: v for k, v in options.items() if v is not None}}
+    axes = sweep.parse_grid(task, opts["grid"] or [])
+    cell_values = [{**base, **extra} for base in preset.cell_values() for extra in sweep.product(axes)]
+    if not any(cell_values[0]) and len(cell_values) == 1:
+        raise SuiteError("a sweep needs --grid FIELD=V1,V2,… or a --preset (see `suite list`)")
+    cells = sweep.make_cells(task, fixed, cell_values)
+    metric = opts["metric"] or task.primary_metric
+    device = resolve_device(opts["device"])
+    accel = resolve_acceleration(opts["precision"], False, device)
+    data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
+    spec_hash, spec = sweep.sweep_spec(task, fixed, cells, opts["rounds"], opts["seed"], opts["preset"])
+    store = Store(opts["store"])
+    ray_options = {"address": opts["ray_address"], "max_retries": opts["max_retries"],
+                   "cpus": opts["cpus_per_task"], "gpus": opts["gpus_per_task"]}
+    total = len(cells)
+    position = {id(c): i for i, c in enumerate(cells, start=1)}
+
+    def reporter(cell):
+        out().print(f"cell {position[id(cell)]}/{total}: {cell.label}", highlight=False)
+        return make_reporter(opts["quiet"])
+
+    try:
+        outcome = sweep.run_sweep(task, cells, spec_hash, spec, store=store, data_dir=data_dir,
+                                  download=opts["download"], device=device, executor=opts["executor"],
+                                  parallel_rounds=opts["parallel_rounds"], workers=opts["workers"], accel=accel,
+                                  reporter_factory=reporter, ray_options=ray_options)
+    except sweep.SweepInterrupted as stop:
+        print(f"suite: interrupted: sweep {stop.sweep_id}'s finished rounds are stored in {store.path}; rerun "
+              "the same command to train only the missing ones", file=sys.stderr)
+        raise typer.Exit(130) from None
+    record = store.sweep(outcome.sweep_id)
+    table = sweep.sweep_table(store, record, metric)
+    title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric}, best "
+             f"first ({outcome.ran} rounds trained, {outcome.reused} reused)")
+    out().print(rich_table(sweep_display(table, metric), title))
+    out().print(f"≈ best: not significantly worse than the best cell (Holm-adjusted p ≥ {sweep.ALPHA}; paired t when "
+                f"cells share seeds and rounds). Figures: suite report --sweep {outcome.sweep_id}")
+
+
 def _setting_lines(experiment: dict[str, Any]) -> list[str]:
     return [f"{key}: {value}" for key, value in experiment.get("setting", {}).items()]
 
@@ -231,8 +299,15 @@ def _stats(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(table)
 
 
+sweep_app = typer.Typer(cls=TaskGroup, help="Run a grid of configurations, each with repeated rounds (resumable).",
+                        no_args_is_help=True)
+app.add_typer(sweep_app, name="sweep")
+
 for _task in registry.tasks().values():
     _register(run_app, _task, _run_parameters(RUN_OPTIONS) + _config_parameters(_task), _run, _task.description)
+    _sweep_params = _run_parameters({**SWEEP_PRESET, **SWEEP_OPTIONS, **SWEEP_RUN_OPTIONS})
+    _register(sweep_app, _task, _sweep_params + _config_parameters(_task), _sweep,
+              f"Sweep a grid of {_task.name} configurations.")
     _data_params = _run_parameters(DATA_OPTIONS) + _config_parameters(_task, _task.data_fields)
     _register(prepare_app, _task, _data_params, _prepare, f"Check {_task.name}'s data and build its cache.")
     _register(stats_app, _task, _data_params, _stats, f"Statistics of {_task.name}'s data set and pairs.")
@@ -240,7 +315,7 @@ for _task in registry.tasks().values():
 
 @app.command("list")
 def list_tasks() -> None:
-    """Tasks with their models and presets."""
+    """Tasks with their models, presets (`suite run --preset`) and sweep presets (`suite sweep --preset`)."""
     for task in registry.tasks().values():
         table = Table(title=f"{task.name}: {task.description}", title_justify="left")
         table.add_column("kind")
@@ -250,6 +325,8 @@ def list_tasks() -> None:
             table.add_row("model", name, entry.help)
         for name, entry in task.presets.items():
             table.add_row("preset", name, entry.help)
+        for name, entry in task.sweeps.items():
+            table.add_row("sweep preset", name, entry.help)
         out().print(table)
 
 

@@ -60,6 +60,21 @@ def comparison_display(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sweep_display(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A sweep's cells (suite.sweep.sweep_table), best first, as strings."""
+    rows = []
+    for rank, row in enumerate(table.to_dict("records"), start=1):
+        versus = "best" if row["best"] else (f"{'+' if row['difference'] >= 0 else ''}{fmt(metric, row['difference'])} "
+                                             f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}")
+        rows.append({"rank": str(rank), "id": str(row["experiment"]), "cell": row["label"], "n": str(row["n"]),
+                     f"mean ± std{unit(metric)}": f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
+                     "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
+                     "Δ vs best [95% CI]": versus,
+                     "p (Holm)": "" if row["best"] else fmt_p(row["p_t_holm"]),
+                     "≈ best": "yes" if row["not_worse"] else ""})
+    return pd.DataFrame(rows)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """GitHub-flavoured Markdown; text columns left-aligned, the others right-aligned; pipes escaped."""
     def cell(value) -> str:

@@ -72,6 +72,7 @@ class Task:
     config_cls: type
     models: NamedRegistry
     presets: NamedRegistry  # value: dict of config overrides
+    sweeps: NamedRegistry = NamedRegistry("sweep preset")  # value: suite.sweep.SweepPreset; tasks set their own
     primary_metric: str = "test_accuracy"
     eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts

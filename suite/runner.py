@@ -84,15 +84,20 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str,
-            accel: Acceleration) -> list:
-    task = get_task(task_name)
-    key = (task_name, repr(config), str(data_dir))
+def train_in_worker(task: Task, config: Any, data_dir: Path, seed: int, group: list[int], device: str,
+                    accel: Acceleration) -> list:
+    """One group of rounds in a worker process (ours, or a Ray worker's): the data is loaded once per process."""
+    key = (task.name, repr(config), str(data_dir))
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = task.prepare(config, data_dir, False)
     return _train(task, config, _WORKER_DATA[key], [RoundSeeds(seed, i) for i in group], torch.device(device),
                   accel=accel)
+
+
+def _worker(task_name: str, config: Any, data_dir: Path, seed: int, group: list[int], device: str,
+            accel: Acceleration) -> list:
+    return train_in_worker(get_task(task_name), config, data_dir, seed, group, device, accel)
 
 
 def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], seed: int, device: torch.device,
@@ -124,6 +129,12 @@ def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], se
             raise
 
 
+def open_experiment(task: Task, config: Any, prepared: Any, store: Store, device: torch.device) -> int:
+    """The stored experiment of this config (created if new), with its environment and data setting."""
+    return store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
+                                   environment(describe(device)), task.setting(config, prepared))
+
+
 def stack_size(task: Task, parallel_rounds: int | None, pending: int, workers: int, accel: Acceleration) -> int:
     """Rounds per stacked group. `auto` (None): for a task whose rounds stack well (Task.stack_rounds), all pending
     rounds, shared evenly between the workers; otherwise (and with --compile) one at a time."""
@@ -136,16 +147,17 @@ def stack_size(task: Task, parallel_rounds: int | None, pending: int, workers: i
 
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
                    data_dir: Path, download: bool = False, fresh: bool = False, reporter=None,
-                   parallel_rounds: int | None = 1, workers: int = 1, accel: Acceleration = PLAIN) -> Outcome:
-    """`parallel_rounds` None is `auto` (see stack_size)."""
+                   parallel_rounds: int | None = 1, workers: int = 1, accel: Acceleration = PLAIN,
+                   prepared: Any = None) -> Outcome:
+    """`parallel_rounds` None is `auto` (see stack_size); `prepared`: the task's data when the caller has it."""
     if workers > 1 and device.type != "cpu":
         raise SuiteError("--workers splits the CPU's threads between processes; on a GPU use --parallel-rounds")
     if accel.compile and (parallel_rounds or 1) > 1:
         raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
     # Data first: a missing or corrupt file must fail before anything is written to the store.
-    prepared = task.prepare(config, data_dir, download)
-    experiment_id = store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
-                                            environment(describe(device)), task.setting(config, prepared))
+    if prepared is None:
+        prepared = task.prepare(config, data_dir, download)
+    experiment_id = open_experiment(task, config, prepared, store, device)
     if fresh:
         store.delete_rounds(experiment_id, seed)
     done = store.finished_round_indices(experiment_id, seed) & set(range(rounds))

@@ -1,4 +1,4 @@
-"""SQLite results store: experiments, rounds, epoch curves.
+"""SQLite results store: experiments, rounds, epoch curves, per-example scores, sweeps.
 
 One experiment per (task, config hash); rounds are idempotent by (experiment, round index, base seed), so
 rerunning a command resumes. Each finished round is written in one transaction with its curves. WAL mode
@@ -18,7 +18,7 @@ from suite.engine import RoundResult
 from suite.errors import SuiteError
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -63,11 +63,26 @@ CREATE TABLE IF NOT EXISTS scores (
     target REAL,
     PRIMARY KEY (round_id, split, example)
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY,
+    task TEXT NOT NULL,
+    sweep_hash TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_cells (
+    sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    cell TEXT NOT NULL,
+    PRIMARY KEY (sweep_id, position)
+);
 """
 # Columns added since version 1 (which had no scores table). Upgrading creates missing tables from SCHEMA, then
 # adds each missing column, keeping every stored row; rows stored before a column existed hold its default.
 ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # version 2
                  ("scores", "target", "REAL")]  # version 3: the label of each scored example
+# Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade).
 
 
 def _now() -> str:
@@ -207,6 +222,40 @@ class Store:
                                   " ORDER BY epoch", self.db, params=[round_id])
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
         return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
+
+
+    # sweeps ----------------------------------------------------------------------------------------------
+
+    def ensure_sweep(self, task: str, sweep_hash: str, spec: dict[str, Any],
+                     cells: list[tuple[int, dict[str, Any]]]) -> int:
+        """The id of the sweep with this hash, created with its cells (experiment id, swept values) if new."""
+        row = self.db.execute("SELECT id FROM sweeps WHERE sweep_hash = ?", (sweep_hash,)).fetchone()
+        if row is not None:
+            return int(row["id"])
+        with self.transaction():
+            cur = self.db.execute("INSERT INTO sweeps (task, sweep_hash, spec, created) VALUES (?, ?, ?, ?)",
+                                  (task, sweep_hash, json.dumps(spec, sort_keys=True), _now()))
+            self.db.executemany(
+                "INSERT INTO sweep_cells (sweep_id, position, experiment_id, cell) VALUES (?, ?, ?, ?)",
+                [(cur.lastrowid, i, eid, json.dumps(values, sort_keys=True)) for i, (eid, values) in enumerate(cells)])
+            return int(cur.lastrowid)
+
+    def sweep(self, sweep_id: int) -> dict[str, Any]:
+        """A sweep's spec and its cells, in grid order: [{"position", "experiment_id", "values"}]."""
+        row = self.db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is None:
+            raise SuiteError(f"no sweep {sweep_id} in {self.path} (see `suite results`)")
+        cells = self.db.execute("SELECT position, experiment_id, cell FROM sweep_cells WHERE sweep_id = ?"
+                                " ORDER BY position", (sweep_id,))
+        return {**dict(row), "spec": json.loads(row["spec"]),
+                "cells": [{"position": c["position"], "experiment_id": c["experiment_id"],
+                           "values": json.loads(c["cell"])} for c in cells]}
+
+    def sweeps(self) -> pd.DataFrame:
+        """One row per sweep: id, task, created, its number of cells."""
+        return pd.read_sql_query(
+            "SELECT s.id, s.task, s.created, COUNT(c.position) AS cells FROM sweeps s"
+            " LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id", self.db)
 
 
 class _Transaction:

@@ -17,6 +17,7 @@ from tasks.lfw.augment import augment_images
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.models import MODELS
 from tasks.lfw.presets import PRESETS
+from tasks.lfw.sweeps import SWEEPS
 
 VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
@@ -51,6 +52,7 @@ class Lfw(Task):
     config_cls = LfwConfig
     models = MODELS
     presets = PRESETS
+    sweeps = SWEEPS
     data_fields = ("layout", "protocol", "crop", "size", "channels")
     eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
     target_names = ("different people", "same person")

@@ -11,6 +11,7 @@ from suite.errors import SuiteError
 from suite.registry import NamedRegistry, Split, Task
 from tasks.mnist_pairs.data import TEST_SIZE, TRAIN_SIZE, Digits, draw_pairs, load_digits, normalise
 from tasks.mnist_pairs.models import MODELS
+from tasks.mnist_pairs.sweeps import SWEEPS
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class MnistPairs(Task):
     config_cls = MnistConfig
     models = MODELS
     presets = PRESETS
+    sweeps = SWEEPS
     target_names = ("first > second", "first <= second")
     stack_rounds = True  # 10 stacked rounds run several times faster than one after another (README, Performance)
 

@@ -1,0 +1,214 @@
+"""Sweeps: a grid of configurations, every cell an experiment with repeated rounds, resumable through the store.
+
+A sweep is its task, its cells (each the swept values on top of the fixed options), rounds and seed; the same
+command names the same sweep. Cells are ordinary experiments (keyed by their config hash), so a cell that some
+earlier run or sweep already trained reuses its finished rounds, and only missing rounds are trained. Every
+config is built, and so validated, before anything trains. Executors: `local` (this process, with the runner's
+stacked rounds and worker processes) and `ray` (suite.ray_executor).
+"""
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from suite import registry
+from suite.compare import Sample, comparison_table, lower_is_better
+from suite.config import build_config, config_hash, parse_field
+from suite.devices import PLAIN, Acceleration
+from suite.errors import SuiteError
+from suite.runner import Interrupted, open_experiment, run_experiment
+from suite.store import Store
+
+EXECUTORS = ("local", "ray")
+ALPHA = 0.05  # cells whose Holm-adjusted p against the best is at least this are "not significantly worse"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPreset:
+    """A named grid: fixed options, and either axes (their product) or an explicit list of cells."""
+
+    fixed: dict[str, Any]
+    axes: dict[str, list] | None = None
+    cells: list[dict[str, Any]] | None = None
+
+    def cell_values(self) -> list[dict[str, Any]]:
+        return self.cells if self.cells is not None else product(self.axes or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    values: dict[str, Any]  # the swept fields of this cell
+    config: Any
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={_text(v)}" for k, v in self.values.items()) or "(no swept option)"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_grid(task: registry.Task, items: list[str]) -> dict[str, list]:
+    """`--grid FIELD=V1,V2,…` options → {field: [values]}, each value read with the field's type."""
+    axes: dict[str, list] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise SuiteError(f"--grid {item!r}: expected FIELD=V1,V2,…, e.g. --grid lr=1e-3,1e-2")
+        if name in axes:
+            raise SuiteError(f"--grid {name}: given twice; list all its values in one --grid")
+        words = [w.strip() for w in text.split(",")]
+        if not all(words):
+            raise SuiteError(f"--grid {item!r}: empty value (values are separated by commas)")
+        values = [parse_field(task.config_cls, name, w) for w in words]
+        if len(set(map(repr, values))) < len(values):
+            raise SuiteError(f"--grid {name}: a value is repeated in {text!r}")
+        axes[name] = values
+    return axes
+
+
+def product(axes: dict[str, list]) -> list[dict[str, Any]]:
+    """Every combination, the first axis varying slowest."""
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def make_cells(task: registry.Task, fixed: dict[str, Any], cell_values: list[dict[str, Any]]) -> list[Cell]:
+    """Build (and so validate) every cell's config before anything runs; a bad cell is named."""
+    clash = sorted({k for values in cell_values for k in values} & set(fixed))
+    if clash:
+        raise SuiteError(f"--grid {', '.join(clash)}: also given as a fixed option; sweep it or fix it, not both")
+    cells = []
+    for values in cell_values:
+        try:
+            config = build_config(task.config_cls, {**fixed, **values})
+        except SuiteError as error:
+            raise SuiteError(f"grid cell {Cell(values, None).label}: {error}") from None
+        cells.append(Cell(values, config))
+    hashes = [config_hash(task.name, c.config) for c in cells]
+    if len(set(hashes)) < len(hashes):
+        raise SuiteError("two grid cells have the same configuration (a swept value equals another after parsing)")
+    return cells
+
+
+def sweep_spec(task: registry.Task, fixed: dict[str, Any], cells: list[Cell], rounds: int, seed: int,
+               preset: str | None) -> tuple[str, dict[str, Any]]:
+    """The sweep's identity (hash) and its record: what a later run of the same command finds again."""
+    spec = {"task": task.name, "preset": preset, "fixed": fixed, "rounds": rounds, "seed": seed,
+            "axes": _axes(cells), "cells": [c.values for c in cells],
+            "config_hashes": [config_hash(task.name, c.config) for c in cells]}
+    identity = {k: spec[k] for k in ("task", "rounds", "seed", "config_hashes")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16], spec
+
+
+def _axes(cells: list[Cell]) -> dict[str, list]:
+    axes: dict[str, list] = {}
+    for cell in cells:
+        for k, v in cell.values.items():
+            if v not in axes.setdefault(k, []):
+                axes[k].append(v)
+    return axes
+
+
+def sweep_values(store: Store, sweep: dict[str, Any], metric: str) -> pd.DataFrame:
+    """One row per finished round of the sweep's seed and rounds: the cell's swept values, its experiment, the
+    metric. The input of the sweep's table and figures."""
+    spec = sweep["spec"]
+    rows = []
+    for cell in sweep["cells"]:
+        rounds = store.rounds(cell["experiment_id"], spec["seed"], range(spec["rounds"]))
+        if metric not in rounds:
+            if rounds.empty:
+                continue
+            known = sorted(c for c in rounds.columns if c.startswith(("test_", "val_", "train_")))
+            raise SuiteError(f"--metric {metric!r}: not stored for this sweep; it has: {', '.join(known)}")
+        for _, row in rounds.iterrows():
+            rows.append({"position": cell["position"], "experiment": cell["experiment_id"], **cell["values"],
+                         "seed": row["seed"], "round_index": row["round_index"], metric: row[metric]})
+    return pd.DataFrame(rows)
+
+
+def sweep_table(store: Store, sweep: dict[str, Any], metric: str) -> pd.DataFrame:
+    """Cells sorted by the metric (best first) with n, mean ± std, 95 % CIs, and each cell against the best:
+    difference, Holm-adjusted p (paired t when the cells ran the same seeds and rounds), and whether it is not
+    significantly worse than the best."""
+    values = sweep_values(store, sweep, metric)
+    if values.empty:
+        raise SuiteError(f"sweep {sweep['id']} has no finished rounds yet")
+    labels = {c["experiment_id"]: Cell(c["values"], None).label for c in sweep["cells"]}
+    samples = [Sample(int(eid), labels[int(eid)], group.set_index(["seed", "round_index"])[metric].astype(float))
+               for eid, group in values.groupby("experiment", sort=False)]
+    sign = 1 if lower_is_better(metric) else -1
+    best = min(samples, key=lambda s: sign * s.array.mean())
+    table = comparison_table(samples, best.experiment_id, metric)
+    p = table["p_t_holm"].fillna(1.0)
+    table["not_worse"] = (table["experiment"] == best.experiment_id) | (p >= ALPHA)
+    table["best"] = table["experiment"] == best.experiment_id
+    return table.sort_values("mean", ascending=lower_is_better(metric), kind="stable").reset_index(drop=True)
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    sweep_id: int
+    reused: int  # rounds found finished in the store
+    ran: int
+
+
+class SweepInterrupted(Exception):
+    def __init__(self, sweep_id: int) -> None:
+        super().__init__(f"sweep {sweep_id} interrupted")
+        self.sweep_id = sweep_id
+
+
+def open_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dict[str, Any], store: Store,
+               data_dir: Path, download: bool, device: torch.device) -> tuple[int, list[int], list[Any]]:
+    """Load the data (once per distinct data configuration), create every cell's experiment and the sweep
+    record; returns the sweep id, the cells' experiment ids and their prepared data. Nothing trains yet."""
+    data: dict[tuple, Any] = {}
+    prepared = []
+    for cell in cells:
+        key = tuple(getattr(cell.config, name) for name in task.data_fields)
+        if key not in data:
+            data[key] = task.prepare(cell.config, data_dir, download)
+        prepared.append(data[key])
+    ids = [open_experiment(task, c.config, p, store, device) for c, p in zip(cells, prepared, strict=True)]
+    sweep_id = store.ensure_sweep(task.name, spec_hash, spec, [(i, c.values) for i, c in zip(ids, cells, strict=True)])
+    return sweep_id, ids, prepared
+
+
+def run_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dict[str, Any], *, store: Store,
+              data_dir: Path, download: bool, device: torch.device, executor: str = "local",
+              parallel_rounds: int | None = None, workers: int = 1, accel: Acceleration = PLAIN,
+              reporter_factory=None, ray_options: dict[str, Any] | None = None) -> SweepOutcome:
+    """Train every cell's missing rounds with the chosen executor; finished rounds are stored as they come."""
+    if executor not in EXECUTORS:
+        raise SuiteError(f"--executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from suite import ray_executor  # Ray is an optional extra: imported only when asked for
+
+        ray_executor.check_available()
+    sweep_id, ids, prepared = open_sweep(task, cells, spec_hash, spec, store, data_dir, download, device)
+    rounds, seed = spec["rounds"], spec["seed"]
+    before = sum(len(store.finished_round_indices(i, seed) & set(range(rounds))) for i in ids)
+    try:
+        if executor == "ray":
+            ray_executor.run(task, cells, ids, store=store, rounds=rounds, seed=seed, data_dir=data_dir,
+                             parallel_rounds=parallel_rounds, accel=accel, **(ray_options or {}))
+        else:
+            for cell, data in zip(cells, prepared, strict=True):
+                run_experiment(task, cell.config, rounds=rounds, seed=seed, device=device, store=store,
+                               data_dir=data_dir, reporter=reporter_factory(cell) if reporter_factory else None,
+                               parallel_rounds=parallel_rounds, workers=workers, accel=accel, prepared=data)
+    except (Interrupted, KeyboardInterrupt):
+        raise SweepInterrupted(sweep_id) from None
+    after = sum(len(store.finished_round_indices(i, seed) & set(range(rounds))) for i in ids)
+    return SweepOutcome(sweep_id, before, after - before)
