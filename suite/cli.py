@@ -206,6 +206,7 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
             raise SuiteError(f"{_flag(name)}: must be >= 1, got {opts[name]}")
     if opts["max_retries"] < 0 or opts["cpus_per_task"] <= 0 or opts["gpus_per_task"] < 0:
         raise SuiteError("--max-retries must be >= 0, --cpus-per-task > 0 and --gpus-per-task >= 0")
+    sweep.check_executor(opts["executor"])
     preset = task.sweeps.get(opts["preset"]).value if opts["preset"] else sweep.SweepPreset({})
     fixed = {**preset.fixed, **{k: v for k, v in options.items() if v is not None}}
     axes = sweep.parse_grid(task, opts["grid"] or [])

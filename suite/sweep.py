@@ -185,22 +185,28 @@ def open_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dic
     return sweep_id, ids, prepared
 
 
-def run_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dict[str, Any], *, store: Store,
-              data_dir: Path, download: bool, device: torch.device, executor: str = "local",
-              parallel_rounds: int | None = None, workers: int = 1, accel: Acceleration = PLAIN,
-              reporter_factory=None, ray_options: dict[str, Any] | None = None) -> SweepOutcome:
-    """Train every cell's missing rounds with the chosen executor; finished rounds are stored as they come."""
+def check_executor(executor: str) -> None:
     if executor not in EXECUTORS:
         raise SuiteError(f"--executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
     if executor == "ray":
         from suite import ray_executor  # Ray is an optional extra: imported only when asked for
 
         ray_executor.check_available()
+
+
+def run_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dict[str, Any], *, store: Store,
+              data_dir: Path, download: bool, device: torch.device, executor: str = "local",
+              parallel_rounds: int | None = None, workers: int = 1, accel: Acceleration = PLAIN,
+              reporter_factory=None, ray_options: dict[str, Any] | None = None) -> SweepOutcome:
+    """Train every cell's missing rounds with the chosen executor; finished rounds are stored as they come."""
+    check_executor(executor)
     sweep_id, ids, prepared = open_sweep(task, cells, spec_hash, spec, store, data_dir, download, device)
     rounds, seed = spec["rounds"], spec["seed"]
     before = sum(len(store.finished_round_indices(i, seed) & set(range(rounds))) for i in ids)
     try:
         if executor == "ray":
+            from suite import ray_executor
+
             ray_executor.run(task, cells, ids, store=store, rounds=rounds, seed=seed, data_dir=data_dir,
                              parallel_rounds=parallel_rounds, accel=accel, **(ray_options or {}))
         else:

@@ -46,6 +46,7 @@ def test_resume_and_fresh(tmp_path, fake_mnist):
 
 def test_ctrl_c_keeps_finished_rounds_and_rerun_resumes(tmp_path, fake_mnist):
     args = ["run", "mnist", "--rounds", "6", "--pairs", "90", "--epochs", "15", "--batch-size", "10",
+            "--parallel-rounds", "1",  # one round at a time, so rounds finish one by one
             "--quiet", "--device", "cpu", "--store", str(tmp_path / "r.db"), "--data-dir", str(fake_mnist)]
     # A job started in the background by a non-interactive shell inherits SIGINT ignored, and Python keeps it so:
     # give the child the default disposition, as in a terminal, whatever launched the tests.

@@ -1,0 +1,189 @@
+"""suite sweep: grids validated before anything runs, cells as experiments, resuming, the table, executors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from suite import sweep
+from suite.errors import SuiteError
+from suite.store import Store
+from tasks.mnist_pairs.task import TASK, MnistConfig
+from tests.cli_helpers import suite
+from tests.conftest import REPO
+
+CPU = torch.device("cpu")
+TINY = {"pairs": 60, "epochs": 2, "batch_size": 20}
+
+
+def _sweep(store: Store, data_dir, axes: dict, rounds: int, executor: str = "local", fixed=TINY, **kwargs):
+    cells = sweep.make_cells(TASK, fixed, sweep.product(axes))
+    spec_hash, spec = sweep.sweep_spec(TASK, fixed, cells, rounds, 0, None)
+    return sweep.run_sweep(TASK, cells, spec_hash, spec, store=store, data_dir=data_dir, download=False,
+                           device=CPU, executor=executor, **kwargs)
+
+
+def test_grid_values_are_read_with_each_field_type():
+    axes = sweep.parse_grid(TASK, ["lr=1e-3,0.01", "w-sharing=true,false", "batch_size=25,50"])
+    assert axes == {"lr": [0.001, 0.01], "w_sharing": [True, False], "batch_size": [25, 50]}
+    assert sweep.product({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"},
+                                                              {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    (["lr"], "--grid 'lr': expected FIELD=V1,V2"),
+    (["lr=1e-3,,1e-2"], "empty value"),
+    (["lr=1e-3", "lr=1e-2"], "--grid lr: given twice"),
+    (["lr=0.001,1e-3"], "--grid lr: a value is repeated"),
+    (["colour=1,2"], "unknown option 'colour'"),
+    (["epochs=1,many"], "epochs: expected int, got 'many'"),
+])
+def test_bad_grids_are_refused(items, message):
+    with pytest.raises(SuiteError, match=message):
+        sweep.parse_grid(TASK, items)
+
+
+def test_every_cell_is_validated_before_anything_runs_and_a_bad_cell_is_named():
+    with pytest.raises(SuiteError, match="grid cell model=baseline aux_loss=true: --w-sharing and --aux-loss"):
+        sweep.make_cells(TASK, {}, sweep.product({"model": ["siamese", "baseline"], "aux_loss": [True]}))
+    with pytest.raises(SuiteError, match="grid cell lr=-1: lr: must be > 0"):
+        sweep.make_cells(TASK, {}, [{"lr": 1e-3}, {"lr": -1.0}])
+    with pytest.raises(SuiteError, match="--grid lr: also given as a fixed option"):
+        sweep.make_cells(TASK, {"lr": 0.1}, [{"lr": 1e-3}])
+
+
+def test_presets_of_the_reports_build_every_cell():
+    from tasks.lfw.task import TASK as LFW
+
+    sizes = {name: len(sweep.make_cells(task, entry.value.fixed, entry.value.cell_values()))
+             for task in (TASK, LFW) for name, entry in task.sweeps.items()}
+    assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "lfw-lr-dropout-batch-l2": 54,
+                     "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8}
+
+
+def test_cells_are_experiments_and_a_longer_sweep_reuses_finished_rounds(tmp_path, fake_mnist):
+    store = Store(tmp_path / "r.db")
+    first = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2]}, rounds=2)
+    assert (first.reused, first.ran) == (0, 4)
+    record = store.sweep(first.sweep_id)
+    assert [c["values"] for c in record["cells"]] == [{"lr": 1e-3}, {"lr": 1e-2}]
+    assert record["spec"]["axes"] == {"lr": [1e-3, 1e-2]} and record["spec"]["rounds"] == 2
+    again = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2]}, rounds=2)
+    assert again.sweep_id == first.sweep_id and (again.reused, again.ran) == (4, 0)
+    longer = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2, 1e-1]}, rounds=3)
+    assert longer.sweep_id != first.sweep_id and (longer.reused, longer.ran) == (4, 5)
+    cells = store.sweep(longer.sweep_id)["cells"]
+    assert [c["experiment_id"] for c in cells[:2]] == [c["experiment_id"] for c in record["cells"]]
+
+
+def test_table_ranks_cells_best_first_against_the_best(tmp_path, fake_mnist):
+    store = Store(tmp_path / "r.db")
+    outcome = _sweep(store, fake_mnist, {"lr": [1e-4, 3e-3]}, rounds=3, fixed={**TINY, "epochs": 4})
+    table = sweep.sweep_table(store, store.sweep(outcome.sweep_id), "test_accuracy")
+    assert table["mean"].is_monotonic_decreasing and table["best"].tolist() == [True, False]
+    assert table.loc[0, "not_worse"] and table.loc[1, "t_test"] == "paired t"  # same seeds and rounds
+    assert table.loc[1, "not_worse"] == (table.loc[1, "p_t_holm"] >= sweep.ALPHA)
+    loss = sweep.sweep_table(store, store.sweep(outcome.sweep_id), "test_loss")
+    assert loss["mean"].is_monotonic_increasing  # lower is better
+
+
+def test_killing_the_driver_midway_loses_only_rounds_in_flight(tmp_path, fake_mnist):
+    args = ["sweep", "mnist", "--grid", "lr=1e-3,2e-3", "--rounds", "4", "--pairs", "90", "--epochs", "15",
+            "--batch-size", "10", "--parallel-rounds", "1", "--quiet", "--store", str(tmp_path / "r.db")]
+    env = {k: v for k, v in os.environ.items() if k != "SUITE_DATA_DIR"} | {"SUITE_DATA_DIR": str(fake_mnist)}
+    process = subprocess.Popen([sys.executable, "-m", "suite", *args], cwd=tmp_path, env=env,
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in process.stderr:
+        if line.startswith("round 2/4 finished"):
+            process.send_signal(signal.SIGKILL)  # no clean-up at all
+            break
+    process.wait(timeout=60)
+    time.sleep(0.5)
+    stored = Store(tmp_path / "r.db").experiments()["rounds"].sum()
+    assert 2 <= stored < 8
+    resumed = suite(*args, cwd=tmp_path, data_dir=fake_mnist, env={"COLUMNS": "200"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({8 - stored} rounds trained, {stored} reused)" in resumed.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["sweep", "mnist", "--epochs", "1"], "a sweep needs --grid FIELD=V1,V2,… or a --preset"),
+    (["sweep", "mnist", "--grid", "colour=1"], "unknown option 'colour'"),
+    (["sweep", "mnist", "--grid", "lr=1", "--executor", "dask"], "--executor: 'dask' is not one of local, ray"),
+    (["sweep", "mnist", "--preset", "everything"], "unknown sweep preset 'everything'"),
+    (["sweep", "mnist", "--grid", "model=baseline", "--aux-loss"], "grid cell model=baseline:"),
+    (["sweep", "mnist", "--grid", "lr=1", "--max-retries", "-1"], "--max-retries must be >= 0"),
+])
+def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, fake_mnist, args, message):
+    result = suite(*args, cwd=tmp_path, data_dir=fake_mnist)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_without_ray_installed_the_ray_executor_says_how_to_install_it(monkeypatch):
+    from suite import ray_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray raises on import
+    with pytest.raises(SuiteError, match=r"--executor ray needs Ray, an optional extra: pip install -e '\.\[ray\]'"):
+        ray_executor.check_available()
+
+
+# --------------------------------------------------------------------------------------- Ray (a local cluster)
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]')")
+    flaky = tmp_path_factory.mktemp("flaky")
+    # Workers inherit this environment: they import the test task from the repository, and count its attempts.
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "SUITE_FLAKY_DIR")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved["PYTHONPATH"]]))
+    os.environ["SUITE_FLAKY_DIR"] = str(flaky)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield flaky
+    ray.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_ray_gives_the_same_cells_and_rounds_as_the_local_executor(tmp_path, fake_mnist, local_ray):
+    axes = {"lr": [1e-3, 1e-2], "w_sharing": [True, False]}
+    local, remote = Store(tmp_path / "local.db"), Store(tmp_path / "ray.db")
+    _sweep(local, fake_mnist, axes, rounds=3)
+    outcome = _sweep(remote, fake_mnist, axes, rounds=3, executor="ray")
+    assert outcome.ran == 12
+    for a, b in zip(local.sweep(1)["cells"], remote.sweep(outcome.sweep_id)["cells"], strict=True):
+        assert a["values"] == b["values"]
+        ra, rb = local.rounds(a["experiment_id"]), remote.rounds(b["experiment_id"])
+        assert ra["round_index"].tolist() == rb["round_index"].tolist() == [0, 1, 2]
+        assert ra["device"].tolist() == rb["device"].tolist()  # the same stacked groups
+        assert rb["test_loss"].tolist() == pytest.approx(ra["test_loss"].tolist(), abs=1e-4)
+
+
+def test_a_ray_task_that_fails_is_retried(tmp_path, fake_mnist, local_ray):
+    from tests.suite.flaky_task import TASK as FLAKY
+
+    config = MnistConfig(**TINY)
+    cells = [sweep.Cell({}, config)]
+    spec_hash, spec = sweep.sweep_spec(FLAKY, {}, cells, 2, 0, None)
+    store = Store(tmp_path / "r.db")
+    outcome = sweep.run_sweep(FLAKY, cells, spec_hash, spec, store=store, data_dir=fake_mnist, download=False,
+                              device=CPU, executor="ray", parallel_rounds=1, ray_options={"max_retries": 1})
+    assert outcome.ran == 2
+    assert sorted(p.name for p in local_ray.iterdir()) == ["round-0", "round-1"]
+    assert all(p.read_text().count("attempt") == 2 for p in local_ray.iterdir())  # failed once, then succeeded
+    none_left = Store(tmp_path / "other.db")
+    for p in local_ray.iterdir():
+        p.unlink()
+    with pytest.raises(SuiteError, match=r"rounds \[\d\]: failed after 0 retries: RuntimeError: injected failure"):
+        sweep.run_sweep(FLAKY, cells, spec_hash, spec, store=none_left, data_dir=fake_mnist, download=False,
+                        device=CPU, executor="ray", parallel_rounds=1, ray_options={"max_retries": 0})
