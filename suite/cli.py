@@ -333,7 +333,7 @@ def list_tasks() -> None:
 
 @app.command("results")
 def results(store: StoreOption = DEFAULT_PATH) -> None:
-    """Stored experiments, one line each."""
+    """Stored experiments, one line each, and sweeps."""
     db = Store(store, create=False)
     frame = db.experiments()
     table = Table(title=f"experiments in {db.path}", title_justify="left")
@@ -350,6 +350,18 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
                 accuracy = f"{fmt('accuracy', acc.mean())} ± {fmt('accuracy', acc.std())}"
         table.add_row(str(row.id), row.task, str(row.rounds), accuracy, described, row.created)
     out().print(table)
+    sweeps = db.sweeps()
+    if len(sweeps):
+        listing = Table(title="sweeps (suite report --sweep ID)", title_justify="left")
+        for column in ("id", "task", "cells", "rounds", "swept", "experiments", "created"):
+            listing.add_column(column)
+        for row in sweeps.itertuples():
+            record = db.sweep(row.id)
+            swept = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in record["spec"]["axes"].items())
+            ids = [c["experiment_id"] for c in record["cells"]]
+            listing.add_row(str(row.id), row.task, str(row.cells), str(record["spec"]["rounds"]), swept,
+                            f"{min(ids)}–{max(ids)}" if ids else "", row.created)
+        out().print(listing)
 
 
 def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:
@@ -441,8 +453,21 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
                    data_dir: Annotated[Path | None, typer.Option(
                        "--data-dir", help="Data directory, for galleries and data-set figures.",
                        show_default="$SUITE_DATA_DIR, else ./data; skipped when absent")] = None,
+                   sweep_id: Annotated[int | None, typer.Option("--sweep", help="Report this sweep (see `suite "
+                                                                       "results`): its cells, best first, with a "
+                                                                       "heatmap and marginal plots.")] = None,
                    store: StoreOption = DEFAULT_PATH) -> None:
     """Write a report folder: report.md and a self-contained report.html with tables and figures."""
+    record = None
+    if sweep_id is not None:
+        if ids or task or where:
+            raise SuiteError("--sweep chooses the experiments itself: leave out ids, --task and --where")
+        db = Store(store, create=False)
+        record = db.sweep(sweep_id)
+        metric = metric or registry.get_task(record["task"]).primary_metric
+        ranked = sweep.sweep_table(db, record, metric)
+        ids = ranked["experiment"].tolist()
+        baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
     report.check_out_dir(out_dir)
     found, problem = data_dir, ""
@@ -453,8 +478,9 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
             found = resolve_data_dir(None)
         except SuiteError as exc:
             problem = str(exc)
-    title = title or f"{experiments[0]['task']}: {metric.replace('_', ' ')} of {len(experiments)} experiments"
-    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem)
+    what = f"sweep {sweep_id}" if record else f"{len(experiments)} experiments"
+    title = title or f"{experiments[0]['task']}: {metric.replace('_', ' ')} of {what}"
+    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record)
     markdown, page = report.write(blocks, out_dir, title)
     out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")
 

@@ -1,5 +1,5 @@
 """Figures for comparison reports: learning curves, per-round values, confidence intervals, ROC curves, runtime,
-data-set histograms, label balance and galleries of example pairs.
+data-set histograms, label balance, galleries of example pairs and hyper-parameter sweeps (heatmap, marginals).
 
 Every function takes plain pandas/numpy data and an output path stem (no suffix), writes ``stem.png`` and
 ``stem.svg`` and returns the PNG path. Figures are built on ``matplotlib.figure.Figure`` without pyplot, so they
@@ -10,6 +10,7 @@ order gets colour i of the "tab10" cycle, so colours agree across figures. Metri
 "accuracy" are stored as fractions and shown as percentages.
 """
 
+import numbers
 import textwrap
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+from scipy import stats
 
 from suite.roc import roc_rates
 
@@ -409,4 +411,152 @@ def gallery(items: list[dict], stem: Path, *, title: str, columns: int = 4) -> P
             caption = f"score {item['score']:.3f}, target {int(item['target'])}"
             ax.set_title(caption + (f"\n{item['caption']}" if item.get("caption") else ""), fontsize=8)
     fig.suptitle(title)
+    return _save(fig, stem)
+
+
+# ------------------------------------------------------------------------------------------ hyper-parameter sweeps
+
+
+def _level_key(value: object) -> tuple:
+    """Sort key for a swept value: numbers numerically, then bools (False first), then strings; missing last."""
+    if isinstance(value, bool | np.bool_):
+        return (1, float(value), "")
+    if isinstance(value, numbers.Real) and not np.isnan(float(value)):
+        return (0, float(value), "")
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return (3, 0.0, "")
+    return (2, 0.0, str(value))
+
+
+def _level_label(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def _levels(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The distinct values of a swept hyper-parameter in display order (their labels), and each row's position.
+
+    Values that print alike (1 and 1.0) share a position; the first one seen decides where it sorts.
+    """
+    labels = [_level_label(v) for v in column.tolist()]
+    # reversed, so that the first value seen with a label is the one whose key stays
+    keys = {label: _level_key(v) for label, v in reversed(list(zip(labels, column.tolist(), strict=True)))}
+    order = sorted(keys, key=keys.__getitem__)
+    position = {label: i for i, label in enumerate(order)}
+    return np.array([position[label] for label in labels], dtype=int), order
+
+
+def _sweep_input(values: pd.DataFrame, params: list[str], metric: str, name: str) -> pd.DataFrame:
+    """Check a sweep frame: named columns present, parameters distinct from each other and the metric, rows left."""
+    _check(values, (*params, metric), name)
+    if len(set(params)) < len(params) or metric in params:
+        raise ValueError(f"{name}: hyper-parameters must be distinct and differ from the metric {metric!r}")
+    values = values.dropna(subset=[metric])
+    _check(values, (), name)
+    return values
+
+
+def _value_text(value: float, metric: str) -> str:
+    return f"{value:.1f}" if metric.endswith("accuracy") else f"{value:.3g}"
+
+
+def _t_half_width(group: np.ndarray, confidence: float = 0.95) -> float | None:
+    """Half the width of the t confidence interval of a mean; None (no bar) for fewer than two values."""
+    if len(group) < 2:
+        return None
+    return float(stats.t.ppf(0.5 + confidence / 2, len(group) - 1) * np.std(group, ddof=1) / np.sqrt(len(group)))
+
+
+@matplotlib.rc_context(_STYLE)
+def sweep_heatmap(values: pd.DataFrame, x: str, y: str, metric: str, stem: Path, others: list[str] = ()) -> Path:
+    """Mean of a metric for each (x, y) pair of a hyper-parameter sweep, one row of `values` per finished round.
+
+    The mean runs over rounds and over the other swept hyper-parameters the caller names in `others` (the title
+    says which). Each cell is annotated with its mean and the number of rounds; pairs never run stay blank.
+    """
+    others = list(others)
+    values = _sweep_input(values, [x, y, *others], metric, "sweep_heatmap")
+    columns, x_labels = _levels(values[x])
+    rows, y_labels = _levels(values[y])
+    metric_values = values[metric].to_numpy(dtype=float) * _scale(metric)
+    counts = np.zeros((len(y_labels), len(x_labels)), dtype=int)
+    sums = np.zeros(counts.shape)
+    np.add.at(counts, (rows, columns), 1)
+    np.add.at(sums, (rows, columns), metric_values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, np.nan)
+
+    x_ticks, y_ticks = [_wrap(label) for label in x_labels], [_wrap(label) for label in y_labels]
+    tilt = sum(len(label) for label in x_labels) > 5 * len(x_labels)  # long tick labels: slant them
+    width = max(5.0, 2.8 + 0.95 * len(x_labels))
+    fig = Figure(figsize=(width, max(3.8, 2.2 + 0.65 * len(y_labels))), layout="constrained")
+    ax = fig.add_subplot()
+    colours = matplotlib.colormaps["viridis"]
+    mesh = ax.pcolormesh(np.arange(len(x_labels) + 1) - 0.5, np.arange(len(y_labels) + 1) - 0.5,
+                         np.ma.masked_invalid(means), cmap=colours, edgecolors="white", linewidth=1.5)
+    for (row, column), mean in np.ndenumerate(means):
+        if np.isnan(mean):
+            continue  # never run: blank, not zero
+        red, green, blue, _ = colours(mesh.norm(mean))
+        ink = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        ax.text(column, row + 0.08, _value_text(mean, metric), ha="center", va="bottom", fontsize=9, color=ink)
+        ax.text(column, row - 0.02, f"n = {counts[row, column]}", ha="center", va="top", fontsize=6.5, color=ink)
+    slant = {"rotation": 30, "ha": "right", "rotation_mode": "anchor"} if tilt else {}
+    ax.set_xticks(range(len(x_labels)), x_ticks, **slant)
+    ax.set_yticks(range(len(y_labels)), y_ticks)
+    ax.set(xlim=(-0.5, len(x_labels) - 0.5), ylim=(-0.5, len(y_labels) - 0.5), xlabel=_wrap(x), ylabel=_wrap(y))
+    ax.tick_params(length=0)
+    ax.spines[:].set_visible(False)
+    colour_bar = fig.colorbar(mesh, ax=ax, shrink=0.9)
+    colour_bar.set_label(_axis_label(metric))
+    colour_bar.outline.set_visible(False)
+    over = "mean over rounds" + (f" and over {', '.join(others)}" if others else "")
+    chars = max(30, int(width * 9))  # about what fits above the cells at this size
+    ax.set_title(textwrap.fill(f"{_axis_label(metric)} by {x} and {y}", chars) + "\n" + textwrap.fill(over, chars),
+                 fontsize=11)
+    return _save(fig, stem)
+
+
+@matplotlib.rc_context(_STYLE)
+def sweep_marginals(values: pd.DataFrame, params: list[str], metric: str, stem: Path) -> Path:
+    """A metric against each swept hyper-parameter in turn, averaged over everything else (one panel each).
+
+    Every round is a faint dot; the mean over all rounds with that value has a 95 % t confidence interval (none
+    when a value has fewer than two rounds). Values sit at evenly spaced positions in sorted order.
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("sweep_marginals: no hyper-parameters: nothing to plot")
+    values = _sweep_input(values, params, metric, "sweep_marginals")
+    metric_values = values[metric].to_numpy(dtype=float) * _scale(metric)
+    panels = [_levels(values[param]) for param in params]
+    columns = min(4, len(params))
+    lines = (len(params) + columns - 1) // columns
+    widths = [max(max(len(panels[i][1]) for i in range(c, len(params), columns)) * 0.6 + 1.1, 2.6)
+              for c in range(columns)]
+    width = sum(widths) + 0.8
+    fig = Figure(figsize=(width, 3.4 * lines + 1.0), layout="constrained")
+    axes = fig.subplots(lines, columns, squeeze=False, sharey=True, gridspec_kw={"width_ratios": widths})
+    dots, bars = matplotlib.colormaps["tab10"].colors[0], "black"
+    for i, (ax, param, (positions, labels)) in enumerate(zip(axes.flat, params, panels, strict=False)):
+        ticks = []
+        for level, label in enumerate(labels):
+            group = metric_values[positions == level]
+            ticks.append(f"{_wrap(label)}\n(n = {len(group)})")
+            ax.scatter(level + _jitter(len(group), 100 * i + level), group, s=14, color=dots, alpha=0.45, linewidth=0,
+                       zorder=2)
+            ax.errorbar(level, group.mean(), yerr=_t_half_width(group), fmt="o", color=bars, markersize=5, capsize=4,
+                        linewidth=1.3, zorder=3)
+        ax.set_xticks(range(len(labels)), ticks, fontsize=8)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_xlabel(_wrap(param))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        if i % columns == 0:
+            ax.set_ylabel(_axis_label(metric))
+    for ax in axes.flat[len(params):]:
+        ax.set_visible(False)
+    _legend_below(fig, [Line2D([], [], color=dots, marker="o", linestyle="none", alpha=0.5, label="one round"),
+                        Line2D([], [], color=bars, marker="o", linestyle="-", label="mean with 95 % t interval")])
+    fig.suptitle(textwrap.fill(f"{_words(metric)} for each hyper-parameter (mean over rounds and all other settings)",
+                               max(30, int(width * 10))))
     return _save(fig, stem)

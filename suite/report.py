@@ -21,10 +21,11 @@ from suite import plots, registry
 from suite.compare import Sample, comparison_table
 from suite.config import build_config
 from suite.errors import SuiteError
-from suite.formatting import comparison_display, fmt, markdown_table, unit
+from suite.formatting import comparison_display, fmt, markdown_table, sweep_display, unit
 from suite.seeding import RoundSeeds
 from suite.selection import differing_config, labels, samples
 from suite.store import Store
+from suite.sweep import ALPHA, sweep_table, sweep_values
 
 GALLERY_PER_KIND = 4
 
@@ -37,8 +38,10 @@ class Block:
 
 
 def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: str, title: str,
-          out: Path, data_dir: Path | None, data_problem: str = "") -> list[Block]:
-    """Every block of the report; figures are written under out/figures/."""
+          out: Path, data_dir: Path | None, data_problem: str = "", sweep: dict[str, Any] | None = None
+          ) -> list[Block]:
+    """Every block of the report; figures are written under out/figures/. With a sweep, its ranked table and
+    figures come first."""
     figures = out / "figures"
     task = registry.tasks().get(experiments[0]["task"])
     names = labels(experiments)
@@ -49,6 +52,7 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
               Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
                          f"{metric}{unit(metric)}; reference: experiment {reference}. Generated "
                          f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`."),
+              *(sweep_blocks(store, sweep, metric, figures) if sweep else []),
               Block("h2", "Comparison"),
               Block("table", comparison_display(table, metric)),
               Block("p", "Δ = experiment − reference, with its 95 % confidence interval. Tests are paired (paired t / "
@@ -63,6 +67,31 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
                                                         figures)]
     blocks += [Block("h2", "Data"), *_data_figures(task, experiments, store, names, data_dir, data_problem, figures)]
     blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
+    return blocks
+
+
+def sweep_blocks(store: Store, record: dict[str, Any], metric: str, figures: Path) -> list[Block]:
+    """A sweep's cells ranked by the metric, a heatmap over its first two axes (averaged over the others) and the
+    metric against each swept hyper-parameter."""
+    spec = record["spec"]
+    axes = [name for name, values in spec["axes"].items() if len(values) > 1]
+    values = sweep_values(store, record, metric)
+    blocks = [Block("h2", f"Sweep {record['id']}"),
+              Block("p", f"{len(record['cells'])} cells × {spec['rounds']} rounds (seed {spec['seed']})"
+                         + (f", preset {spec['preset']}" if spec.get("preset") else "") + "; swept: "
+                         + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in spec["axes"].items())
+                         + "; fixed: " + (", ".join(f"{k}={v}" for k, v in spec["fixed"].items()) or "defaults")
+                         + ". Cells best first; ≈ best: not significantly worse than the best cell (Holm-adjusted "
+                         f"p ≥ {ALPHA})."),
+              Block("table", sweep_display(sweep_table(store, record, metric), metric))]
+    if len(axes) >= 2:
+        blocks.append(Block("figure", plots.sweep_heatmap(values, axes[0], axes[1], metric, figures / "sweep_heatmap",
+                                                          axes[2:]),
+                            f"Mean {metric.replace('_', ' ')} over rounds for each {axes[0]} and {axes[1]}."))
+    if axes:
+        blocks.append(Block("figure", plots.sweep_marginals(values, axes, metric, figures / "sweep_marginals"),
+                            "The metric against each swept hyper-parameter: rounds as dots, mean with 95 % t "
+                            "interval, over all other settings."))
     return blocks
 
 

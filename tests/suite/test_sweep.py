@@ -187,3 +187,24 @@ def test_a_ray_task_that_fails_is_retried(tmp_path, fake_mnist, local_ray):
     with pytest.raises(SuiteError, match=r"rounds \[\d\]: failed after 0 retries: RuntimeError: injected failure"):
         sweep.run_sweep(FLAKY, cells, spec_hash, spec, store=none_left, data_dir=fake_mnist, download=False,
                         device=CPU, executor="ray", parallel_rounds=1, ray_options={"max_retries": 0})
+
+
+def test_report_of_a_sweep_ranks_its_cells_and_draws_heatmap_and_marginals(tmp_path, fake_mnist):
+    from typer.testing import CliRunner
+
+    from suite.cli import app
+
+    store = Store(tmp_path / "r.db")
+    _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2], "w_sharing": [True, False]}, rounds=2)
+    runner = CliRunner(env={"COLUMNS": "200"})
+    out = tmp_path / "rep"
+    result = runner.invoke(app, ["report", "--sweep", "1", "--store", str(store.path), "--out", str(out),
+                                 "--data-dir", str(fake_mnist)])
+    assert result.exit_code == 0, result.output
+    markdown = (out / "report.md").read_text()
+    assert "## Sweep 1" in markdown and "4 cells × 2 rounds" in markdown and "| ≈ best |" in markdown
+    assert (out / "figures" / "sweep_heatmap.png").is_file() and (out / "figures" / "sweep_marginals.svg").is_file()
+    listing = runner.invoke(app, ["results", "--store", str(store.path)])
+    assert "lr = 0.001, 0.01; w_sharing = True, False" in listing.output
+    mixed = runner.invoke(app, ["report", "--sweep", "1", "--task", "mnist", "--store", str(store.path)])
+    assert mixed.exit_code != 0 and "--sweep chooses the experiments itself" in str(mixed.exception)
