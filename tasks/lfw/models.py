@@ -7,10 +7,10 @@ One branch reads both images of a pair; a distance between the two embeddings fe
 Block order by --batch-norm (report 003 tried the three placements):
   none        conv → ReLU → pool
   before-act  conv → BN → ReLU → pool            (BN between the linear conv and its activation)
-  after-conv  conv → ReLU → BN → pool            (BN after the conv's activation)
-  after-pool  conv → ReLU → pool → BN            (reports 000 and 002; the unpooled last block: conv → ReLU → BN)
+  after-conv  conv → ReLU → BN → pool            (BN after the conv's activation; report 000's layer table, 003)
+  after-pool  conv → ReLU → pool → BN            (report 002; the unpooled last block: conv → ReLU → BN)
 Dropout, when its rate is above 0, ends each block; the last block's dropout is the one before the FC layer.
---dropout-schedule decreasing lowers the rate linearly from --dropout in the first block to 0 in the last.
+--dropout-schedule decreasing lowers the rate by 0.05 per block from --dropout in the first (report 001).
 """
 
 import torch
