@@ -19,7 +19,7 @@ from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
 from suite.formatting import FORMATS, fmt, render, rich_table, sweep_display, unit
 from suite.progress import make_reporter
-from suite.runner import Interrupted, run_experiment
+from suite.runner import Interrupted, check_compile, run_experiment
 from suite.selection import samples, select
 from suite.stats import summarize
 from suite.store import DEFAULT_PATH, Store
@@ -154,6 +154,7 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     config = resolve_config(task, run_opts["preset"], options)
     device = resolve_device(run_opts["device"])
     accel = resolve_acceleration(run_opts["precision"], run_opts["compile"], device)
+    check_compile(accel, run_opts["parallel_rounds"])
     data_dir = resolve_data_dir(run_opts["data_dir"], create=run_opts["download"])
     store = Store(run_opts["store"])
     try:

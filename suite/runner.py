@@ -129,6 +129,11 @@ def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], se
             raise
 
 
+def check_compile(accel: Acceleration, parallel_rounds: int | None) -> None:
+    if accel.compile and (parallel_rounds or 1) > 1:
+        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
+
+
 def open_experiment(task: Task, config: Any, prepared: Any, store: Store, device: torch.device) -> int:
     """The stored experiment of this config (created if new), with its environment and data setting."""
     return store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
@@ -152,8 +157,7 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     """`parallel_rounds` None is `auto` (see stack_size); `prepared`: the task's data when the caller has it."""
     if workers > 1 and device.type != "cpu":
         raise SuiteError("--workers splits the CPU's threads between processes; on a GPU use --parallel-rounds")
-    if accel.compile and (parallel_rounds or 1) > 1:
-        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
+    check_compile(accel, parallel_rounds)
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     if prepared is None:
         prepared = task.prepare(config, data_dir, download)

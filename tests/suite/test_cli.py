@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from suite.cli import app
-from tests.cli_helpers import suite
+from tests.cli_helpers import suite, suite_here
 
 runner = CliRunner(env={"COLUMNS": "200"})
 TINY = ["--pairs", "60", "--epochs", "2", "--batch-size", "20", "--quiet", "--device", "cpu"]
@@ -69,7 +69,7 @@ def test_preset_then_explicit_options(tmp_path, fake_mnist):
     (["show", "99"], "no results store"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, fake_mnist, args, message):
-    result = suite(*args, cwd=tmp_path, data_dir=fake_mnist)
+    result = suite_here(*args, cwd=tmp_path, data_dir=fake_mnist)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -20,7 +20,7 @@ from suite.compare import (
     paired,
 )
 from suite.selection import samples, select
-from tests.cli_helpers import suite
+from tests.cli_helpers import suite_here
 from tests.stored_fixtures import add_experiment, comparison_store
 
 REF = np.array([0.80, 0.82, 0.79, 0.81, 0.83])  # experiment 1, seed 0
@@ -125,7 +125,7 @@ def test_where_filters_by_typed_config_values(tmp_path):
 
 def test_cli_json_numbers_equal_scipy(tmp_path):
     comparison_store(tmp_path / "r.db").close()
-    result = suite("compare", "1", "2", "4", "--store", str(tmp_path / "r.db"), "--format", "json", cwd=tmp_path)
+    result = suite_here("compare", "1", "2", "4", "--store", str(tmp_path / "r.db"), "--format", "json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {r["experiment"]: r for r in json.loads(result.stdout)["rows"]}
     assert rows[2]["p_t"] == pytest.approx(stats.ttest_rel(SIAMESE, REF).pvalue)
@@ -136,14 +136,14 @@ def test_cli_json_numbers_equal_scipy(tmp_path):
 def test_cli_formats(tmp_path):
     comparison_store(tmp_path / "r.db").close()
     db = str(tmp_path / "r.db")
-    csv = suite("compare", "--task", "mnist", "--baseline", "2", "--store", db, "--format", "csv", cwd=tmp_path)
+    csv = suite_here("compare", "--task", "mnist", "--baseline", "2", "--store", db, "--format", "csv", cwd=tmp_path)
     frame = pd.read_csv(io.StringIO(csv.stdout))
     assert frame["experiment"].tolist() == [2, 1, 3, 4] and frame["mean"].iloc[0] == pytest.approx(SIAMESE.mean())
-    markdown = suite("compare", "1", "2", "--store", db, "--format", "markdown", cwd=tmp_path).stdout
+    markdown = suite_here("compare", "1", "2", "--store", db, "--format", "markdown", cwd=tmp_path).stdout
     assert "| 2 | model=siamese | 5 | 85.20 ± 1.92 |" in markdown
-    latex = suite("compare", "1", "2", "--store", db, "--format", "latex", cwd=tmp_path).stdout
+    latex = suite_here("compare", "1", "2", "--store", db, "--format", "latex", cwd=tmp_path).stdout
     assert "\\begin{tabular}" in latex and "mean ± std (\\%)" in latex
-    table = suite("compare", "1", "2", "--store", db, "--metric", "test_loss", cwd=tmp_path,
+    table = suite_here("compare", "1", "2", "--store", db, "--metric", "test_loss", cwd=tmp_path,
                   env={"COLUMNS": "250"}).stdout
     assert "test_loss" in table and "paired t / Wilcoxon" in table
 
@@ -161,7 +161,7 @@ def test_cli_formats(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     comparison_store(tmp_path / "r.db").close()
-    result = suite("compare", *args, "--store", str(tmp_path / "r.db"), cwd=tmp_path)
+    result = suite_here("compare", *args, "--store", str(tmp_path / "r.db"), cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
@@ -173,12 +173,12 @@ def test_experiments_of_two_tasks_are_not_compared(tmp_path):
     from tests.stored_fixtures import round_result
     store.add_round(other, 0, 0, round_result(0.7))
     store.close()
-    result = suite("compare", "1", str(other), "--store", str(tmp_path / "r.db"), cwd=tmp_path)
+    result = suite_here("compare", "1", str(other), "--store", str(tmp_path / "r.db"), cwd=tmp_path)
     assert result.returncode == 2 and "different tasks (lfw, mnist)" in result.stderr
 
 
 def test_missing_store(tmp_path):
-    result = suite("compare", "--task", "mnist", "--store", str(tmp_path / "none.db"), cwd=tmp_path)
+    result = suite_here("compare", "--task", "mnist", "--store", str(tmp_path / "none.db"), cwd=tmp_path)
     assert result.returncode == 2 and "no results store" in result.stderr
     assert not (tmp_path / "none.db").exists()
 

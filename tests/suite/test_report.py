@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from suite.report import confident_examples
-from tests.cli_helpers import suite
+from tests.cli_helpers import suite, suite_here
 from tests.stored_fixtures import add_experiment, comparison_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -96,7 +96,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, message):
     comparison_store(tmp_path / "r.db").close()
     (tmp_path / "file").write_text("keep me")
     args = [a.format(file=tmp_path / "file", tmp=tmp_path) for a in extra]
-    result = suite("report", "--task", "mnist", "--store", str(tmp_path / "r.db"), *args, cwd=tmp_path)
+    result = suite_here("report", "--task", "mnist", "--store", str(tmp_path / "r.db"), *args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "file").read_text() == "keep me"

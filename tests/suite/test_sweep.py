@@ -13,7 +13,7 @@ from suite import sweep
 from suite.errors import SuiteError
 from suite.store import Store
 from tasks.mnist_pairs.task import TASK, MnistConfig
-from tests.cli_helpers import suite
+from tests.cli_helpers import suite, suite_here
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")
@@ -119,7 +119,7 @@ def test_killing_the_driver_midway_loses_only_rounds_in_flight(tmp_path, fake_mn
     (["sweep", "mnist", "--grid", "lr=1", "--max-retries", "-1"], "--max-retries must be >= 0"),
 ])
 def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, fake_mnist, args, message):
-    result = suite(*args, cwd=tmp_path, data_dir=fake_mnist)
+    result = suite_here(*args, cwd=tmp_path, data_dir=fake_mnist)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
