@@ -102,8 +102,7 @@ class Acceleration:
 
 
 def resolve_acceleration(precision: str, compile: bool, device: torch.device) -> Acceleration:
-    """`--precision auto` is bf16 on a GPU that supports it (all since Ampere) and float32 elsewhere: bf16 on a
-    CPU without AMX is slower, not faster."""
+    """`--precision auto` is bf16 on a GPU that supports it (all since Ampere) and float32 on a CPU."""
     if precision not in PRECISIONS:
         raise SuiteError(f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "auto":
