@@ -16,15 +16,20 @@ LONG = "siamese, weight sharing, auxiliary loss α = 0.2, lr 1e-3"  # longer tha
 EXPERIMENTS = ["baseline", LONG, "siamese"]
 
 
-def check_figure(png: Path, *texts: str) -> str:
-    """Both files exist and look like real figures; the SVG's text elements contain every text. Returns that text."""
+def figure_texts(png: Path) -> list[str]:
+    """Both files exist and look like real figures; returns the SVG's text elements in drawing order."""
     svg = png.with_suffix(".svg")
     assert png.suffix == ".png" and png.stat().st_size > 0 and svg.stat().st_size > 0
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     pixels = matplotlib.image.imread(png)
     assert pixels.ndim == 3 and pixels.shape[0] >= 300 and pixels.shape[1] >= 300
     assert np.ptp(pixels[..., :3]) > 0.5  # not one flat colour
-    text = "\n".join(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg.read_text("utf-8")))
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg.read_text("utf-8"))]
+
+
+def check_figure(png: Path, *texts: str) -> str:
+    """figure_texts, and the SVG's text contains every text. Returns that text."""
+    text = "\n".join(figure_texts(png))
     for expected in texts:
         assert expected in text, expected
     return text

@@ -1,8 +1,5 @@
 """Sweep figures are real files: means per cell in percent, blank cells where nothing ran, sorted values of any type."""
 
-import html
-import re
-from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -11,20 +8,10 @@ import pytest
 from scipy import stats
 
 from suite import plots
+from tests.suite.test_plots import figure_texts
 
 LRS = [0.01, 0.001]  # deliberately not in sorted order
 DROPOUTS = [0.5, 0.0, 0.25]
-
-
-def figure_texts(png: Path) -> list[str]:
-    """Both files exist and look like real figures; returns the SVG's text elements in drawing order."""
-    svg = png.with_suffix(".svg")
-    assert png.suffix == ".png" and png.stat().st_size > 0 and svg.stat().st_size > 0
-    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    pixels = matplotlib.image.imread(png)
-    assert pixels.ndim == 3 and pixels.shape[0] >= 300 and pixels.shape[1] >= 300
-    assert np.ptp(pixels[..., :3]) > 0.5  # not one flat colour
-    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg.read_text("utf-8"))]
 
 
 def sweep_frame() -> pd.DataFrame:
