@@ -112,8 +112,9 @@ def _bars(ax: Axes, means: np.ndarray, lows: np.ndarray, highs: np.ndarray, colo
     rows = np.arange(len(means))
     ax.barh(rows, means, height=0.6, color=colours, alpha=0.85)
     finite = np.isfinite(lows) & np.isfinite(highs)
-    ax.errorbar(means[finite], rows[finite], xerr=[means[finite] - lows[finite], highs[finite] - means[finite]],
-                fmt="none", ecolor="black", capsize=4, linewidth=1.2)
+    # Clipped at 0: the mean of equal values can exceed their max by one rounding step (mean of 3 × 0.1).
+    spans = np.clip([means[finite] - lows[finite], highs[finite] - means[finite]], 0, None)
+    ax.errorbar(means[finite], rows[finite], xerr=spans, fmt="none", ecolor="black", capsize=4, linewidth=1.2)
     ends = np.where(finite, np.fmax(means, highs), means)
     for row, end, text in zip(rows, ends, texts, strict=True):
         ax.annotate(text, (end, row), xytext=(5, 0), textcoords="offset points", va="center", fontsize=8)

@@ -243,3 +243,10 @@ def test_no_pyplot_state_is_left_behind(tmp_path):
     before = pyplot.get_fignums()
     plots.epoch_seconds(pd.DataFrame({"experiment": ["a"], "seconds_per_epoch": [1.0]}), tmp_path / "one")
     assert pyplot.get_fignums() == before
+
+
+def test_epoch_seconds_of_stacked_rounds_with_equal_times(tmp_path):
+    # Stacked rounds share their group's time per epoch; the mean of 3 × 0.1 is one rounding step above 0.1.
+    values = pd.DataFrame({"experiment": ["stacked"] * 3, "seconds_per_epoch": [0.1] * 3})
+    assert values["seconds_per_epoch"].mean() > values["seconds_per_epoch"].max()
+    check_figure(plots.epoch_seconds(values, tmp_path / "runtime"), "Runtime per epoch")
