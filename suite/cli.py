@@ -185,7 +185,7 @@ SWEEP_OPTIONS = {
     "metric": (str | None, typer.Option(None, "--metric", help="Metric that ranks the cells.",
                                         show_default="the task's primary metric")),
     "executor": (str, typer.Option("local", "--executor", help="local (this machine: stacked rounds, --workers) "
-                                   "or ray (each group of rounds a Ray task; needs pip install -e '.[ray]').")),
+                                   "or ray (each group of rounds a Ray task; needs pip install -e '.\\[ray]').")),
     "ray_address": (str | None, typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT.",
                                              show_default="a local Ray started for this sweep")),
     "max_retries": (int, typer.Option(2, "--max-retries", help="Ray: retries of a failed or killed task.")),
