@@ -18,8 +18,9 @@ from suite.datadir import resolve_data_dir
 from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
 from suite.formatting import FORMATS, fmt, render, rich_table, sweep_display, unit
+from suite.parallel import check_compile
 from suite.progress import make_reporter
-from suite.runner import Interrupted, check_compile, run_experiment
+from suite.runner import Interrupted, run_experiment
 from suite.selection import samples, select
 from suite.stats import summarize
 from suite.store import DEFAULT_PATH, Store
@@ -145,12 +146,17 @@ def _parallel_rounds(value: str) -> int | None:
         raise SuiteError(f"--parallel-rounds: must be auto or a whole number >= 1, got {value!r}") from None
 
 
+def _check_counts(opts: dict[str, Any]) -> None:
+    """--parallel-rounds read (auto → None), then --rounds, --parallel-rounds and --workers checked >= 1."""
+    opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
+    for name in ("rounds", "parallel_rounds", "workers"):
+        if opts[name] is not None and opts[name] < 1:
+            raise SuiteError(f"{_flag(name)}: must be >= 1, got {opts[name]}")
+
+
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
-    run_opts["parallel_rounds"] = _parallel_rounds(run_opts["parallel_rounds"])
-    for name in ("rounds", "parallel_rounds", "workers"):
-        if run_opts[name] is not None and run_opts[name] < 1:
-            raise SuiteError(f"{_flag(name)}: must be >= 1, got {run_opts[name]}")
+    _check_counts(run_opts)
     config = resolve_config(task, run_opts["preset"], options)
     device = resolve_device(run_opts["device"])
     accel = resolve_acceleration(run_opts["precision"], run_opts["compile"], device)
@@ -201,10 +207,7 @@ SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A na
 
 def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
     opts = {k: options.pop(k) for k in (*SWEEP_PRESET, *SWEEP_OPTIONS, *SWEEP_RUN_OPTIONS)}
-    opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
-    for name in ("rounds", "parallel_rounds", "workers"):
-        if opts[name] is not None and opts[name] < 1:
-            raise SuiteError(f"{_flag(name)}: must be >= 1, got {opts[name]}")
+    _check_counts(opts)
     if opts["max_retries"] < 0 or opts["cpus_per_task"] <= 0 or opts["gpus_per_task"] < 0:
         raise SuiteError("--max-retries must be >= 0, --cpus-per-task > 0 and --gpus-per-task >= 0")
     sweep.check_executor(opts["executor"])
@@ -240,7 +243,7 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
               "the same command to train only the missing ones", file=sys.stderr)
         raise typer.Exit(130) from None
     record = store.sweep(outcome.sweep_id)
-    table = sweep.sweep_table(store, record, metric)
+    table = sweep.sweep_table(record, sweep.sweep_values(store, record, metric), metric)
     title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric}, best "
              f"first ({outcome.ran} rounds trained, {outcome.reused} reused)")
     out().print(rich_table(sweep_display(table, metric), title))
@@ -358,7 +361,7 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
             listing.add_column(column)
         for row in sweeps.itertuples():
             record = db.sweep(row.id)
-            swept = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in record["spec"]["axes"].items())
+            swept = sweep.describe_axes(record["spec"]["axes"])
             ids = [c["experiment_id"] for c in record["cells"]]
             listing.add_row(str(row.id), row.task, str(row.cells), str(record["spec"]["rounds"]), swept,
                             f"{min(ids)}–{max(ids)}" if ids else "", row.created)
@@ -466,7 +469,7 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
         db = Store(store, create=False)
         record = db.sweep(sweep_id)
         metric = metric or registry.get_task(record["task"]).primary_metric
-        ranked = sweep.sweep_table(db, record, metric)
+        ranked = sweep.sweep_table(record, sweep.sweep_values(db, record, metric), metric)
         ids = ranked["experiment"].tolist()
         baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)

@@ -53,12 +53,17 @@ def check_stackable(splits: list[dict[str, Split]]) -> None:
                                  "--parallel-rounds 1 or --workers")
 
 
+def check_compile(accel: Acceleration, parallel_rounds: int | None) -> None:
+    """torch.compile is applied to one round's module (engine.fit), so it cannot train stacked rounds."""
+    if accel.compile and (parallel_rounds or 1) > 1:
+        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
+
+
 def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str, Split]],
                  device: torch.device, orders: list[torch.Generator], augments: list[torch.Generator | None],
                  on_epoch=None, accel: Acceleration = PLAIN) -> list[RoundResult]:
     """Train len(models) rounds together; `on_epoch(k, epoch, row)` is called for each round still training."""
-    if accel.compile:
-        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
+    check_compile(accel, len(models))
     check_patience(config, splits[0])
     check_stackable(splits)
     rounds = len(models)

@@ -21,7 +21,7 @@ import torch
 from suite import registry
 from suite.devices import Acceleration
 from suite.errors import SuiteError
-from suite.runner import stack_size, train_in_worker
+from suite.runner import round_groups, train_in_worker
 from suite.store import Store
 
 INSTALL_HINT = "pip install -e '.[ray]' in the suite checkout (or pip install 'ray[default]')"
@@ -69,9 +69,7 @@ def run(task: registry.Task, cells: list, experiment_ids: list[int], *, store: S
     try:
         for cell, experiment_id in zip(cells, experiment_ids, strict=True):
             pending = sorted(set(range(rounds)) - store.finished_round_indices(experiment_id, seed))
-            size = stack_size(task, parallel_rounds, len(pending), 1, accel)
-            for i in range(0, len(pending), size):
-                group = pending[i:i + size]
+            for group in round_groups(task, parallel_rounds, pending, 1, accel):
                 ref = remote.remote(task, cell.config, data_dir, seed, group, device, accel, max(1, int(cpus)))
                 jobs[ref] = (cell, experiment_id, group)
         log(f"ray: {len(jobs)} task(s) for {sum(len(g) for _, _, g in jobs.values())} round(s) submitted to "

@@ -94,6 +94,10 @@ class Task:
         """(title, x label, pandas Series of counts) per distribution a report should draw as a histogram."""
         return []
 
+    def data_key(self, config: Any) -> tuple:
+        """The config values `prepare` depends on (data_fields): configs with equal keys share their prepared data."""
+        return tuple(getattr(config, name) for name in self.data_fields)
+
     def prepare(self, config: Any, data_dir: str, download: bool) -> Any:
         """Load and check the on-disk data once per experiment; raise SuiteError on any problem."""
         raise NotImplementedError

@@ -25,7 +25,7 @@ from suite.formatting import comparison_display, fmt, markdown_table, sweep_disp
 from suite.seeding import RoundSeeds
 from suite.selection import differing_config, labels, samples
 from suite.store import Store
-from suite.sweep import ALPHA, sweep_table, sweep_values
+from suite.sweep import ALPHA, describe_axes, sweep_table, sweep_values
 
 GALLERY_PER_KIND = 4
 
@@ -79,11 +79,11 @@ def sweep_blocks(store: Store, record: dict[str, Any], metric: str, figures: Pat
     blocks = [Block("h2", f"Sweep {record['id']}"),
               Block("p", f"{len(record['cells'])} cells × {spec['rounds']} rounds (seed {spec['seed']})"
                          + (f", preset {spec['preset']}" if spec.get("preset") else "") + "; swept: "
-                         + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in spec["axes"].items())
+                         + describe_axes(spec["axes"])
                          + "; fixed: " + (", ".join(f"{k}={v}" for k, v in spec["fixed"].items()) or "defaults")
                          + ". Cells best first; ≈ best: not significantly worse than the best cell (Holm-adjusted "
                          f"p ≥ {ALPHA})."),
-              Block("table", sweep_display(sweep_table(store, record, metric), metric))]
+              Block("table", sweep_display(sweep_table(record, values, metric), metric))]
     if len(axes) >= 2:
         blocks.append(Block("figure", plots.sweep_heatmap(values, axes[0], axes[1], metric, figures / "sweep_heatmap",
                                                           axes[2:]),
@@ -165,7 +165,7 @@ def _data_figures(task: registry.Task | None, experiments, store: Store, names: 
     loaded: dict[tuple, Any] = {}  # prepared data by the config values it depends on: loaded once, not per figure
 
     def prepare(config: Any) -> Any:
-        key = tuple(getattr(config, name) for name in task.data_fields)
+        key = task.data_key(config)
         if key not in loaded:
             loaded[key] = task.prepare(config, data_dir, False)
         return loaded[key]

@@ -15,7 +15,7 @@ from suite.devices import PLAIN, Acceleration, describe
 from suite.engine import fit
 from suite.environment import environment
 from suite.errors import SuiteError
-from suite.parallel import fit_parallel
+from suite.parallel import check_compile, fit_parallel
 from suite.registry import Task, get_task
 from suite.seeding import RoundSeeds
 from suite.store import Store
@@ -87,7 +87,7 @@ def _init_worker(threads: int) -> None:
 def train_in_worker(task: Task, config: Any, data_dir: Path, seed: int, group: list[int], device: str,
                     accel: Acceleration) -> list:
     """One group of rounds in a worker process (ours, or a Ray worker's): the data is loaded once per process."""
-    key = (task.name, repr(config), str(data_dir))
+    key = (task.name, task.data_key(config), str(data_dir))
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = task.prepare(config, data_dir, False)
@@ -129,11 +129,6 @@ def _results(task: Task, config: Any, prepared: Any, groups: list[list[int]], se
             raise
 
 
-def check_compile(accel: Acceleration, parallel_rounds: int | None) -> None:
-    if accel.compile and (parallel_rounds or 1) > 1:
-        raise SuiteError("--compile works on one round at a time; leave out --parallel-rounds (or set it to 1)")
-
-
 def open_experiment(task: Task, config: Any, prepared: Any, store: Store, device: torch.device) -> int:
     """The stored experiment of this config (created if new), with its environment and data setting."""
     return store.ensure_experiment(task.name, config_hash(task.name, config), config_dict(config),
@@ -148,6 +143,13 @@ def stack_size(task: Task, parallel_rounds: int | None, pending: int, workers: i
     if not task.stack_rounds or accel.compile or pending == 0:
         return 1
     return -(-pending // workers)
+
+
+def round_groups(task: Task, parallel_rounds: int | None, pending: list[int], workers: int,
+                 accel: Acceleration) -> list[list[int]]:
+    """The pending round indices cut into the groups that train together (stack_size rounds each)."""
+    size = stack_size(task, parallel_rounds, len(pending), workers, accel)
+    return [pending[i:i + size] for i in range(0, len(pending), size)]
 
 
 def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: torch.device, store: Store,
@@ -169,8 +171,7 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     if reporter is not None:
         reporter.start(experiment_id, rounds, config.epochs, done)
     pending = [index for index in range(rounds) if index not in done]
-    size = stack_size(task, parallel_rounds, len(pending), workers, accel)
-    groups = [pending[i:i + size] for i in range(0, len(pending), size)]
+    groups = round_groups(task, parallel_rounds, pending, workers, accel)
     try:
         for group, results in _results(task, config, prepared, groups, seed, device, data_dir, workers, reporter,
                                         accel):

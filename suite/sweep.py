@@ -137,11 +137,15 @@ def sweep_values(store: Store, sweep: dict[str, Any], metric: str) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def sweep_table(store: Store, sweep: dict[str, Any], metric: str) -> pd.DataFrame:
+def describe_axes(axes: dict[str, list]) -> str:
+    """`lr = 0.001, 0.01; w_sharing = True, False`: a sweep's swept fields and values on one line."""
+    return "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in axes.items())
+
+
+def sweep_table(sweep: dict[str, Any], values: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Cells sorted by the metric (best first) with n, mean ± std, 95 % CIs, and each cell against the best:
     difference, Holm-adjusted p (paired t when the cells ran the same seeds and rounds), and whether it is not
-    significantly worse than the best."""
-    values = sweep_values(store, sweep, metric)
+    significantly worse than the best. `values`: the sweep's rounds (sweep_values), read once by the caller."""
     if values.empty:
         raise SuiteError(f"sweep {sweep['id']} has no finished rounds yet")
     labels = {c["experiment_id"]: Cell(c["values"], None).label for c in sweep["cells"]}
@@ -176,7 +180,7 @@ def open_sweep(task: registry.Task, cells: list[Cell], spec_hash: str, spec: dic
     data: dict[tuple, Any] = {}
     prepared = []
     for cell in cells:
-        key = tuple(getattr(cell.config, name) for name in task.data_fields)
+        key = task.data_key(cell.config)
         if key not in data:
             data[key] = task.prepare(cell.config, data_dir, download)
         prepared.append(data[key])

@@ -83,11 +83,12 @@ def test_cells_are_experiments_and_a_longer_sweep_reuses_finished_rounds(tmp_pat
 def test_table_ranks_cells_best_first_against_the_best(tmp_path, fake_mnist):
     store = Store(tmp_path / "r.db")
     outcome = _sweep(store, fake_mnist, {"lr": [1e-4, 3e-3]}, rounds=3, fixed={**TINY, "epochs": 4})
-    table = sweep.sweep_table(store, store.sweep(outcome.sweep_id), "test_accuracy")
+    record = store.sweep(outcome.sweep_id)
+    table = sweep.sweep_table(record, sweep.sweep_values(store, record, "test_accuracy"), "test_accuracy")
     assert table["mean"].is_monotonic_decreasing and table["best"].tolist() == [True, False]
     assert table.loc[0, "not_worse"] and table.loc[1, "t_test"] == "paired t"  # same seeds and rounds
     assert table.loc[1, "not_worse"] == (table.loc[1, "p_t_holm"] >= sweep.ALPHA)
-    loss = sweep.sweep_table(store, store.sweep(outcome.sweep_id), "test_loss")
+    loss = sweep.sweep_table(record, sweep.sweep_values(store, record, "test_loss"), "test_loss")
     assert loss["mean"].is_monotonic_increasing  # lower is better
 
 
