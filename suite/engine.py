@@ -33,15 +33,17 @@ class RoundResult:
 
 
 def make_optimizer(config: Any, params) -> torch.optim.Optimizer:
-    name, lr, wd = config.optimizer, config.lr, config.weight_decay
+    # foreach: one multi-tensor kernel per update instead of a Python loop over the parameters; torch does so by
+    # default only on a GPU, yet it is the same arithmetic on a CPU, where it saves 3–4 % of a stacked MNIST step.
+    name, lr, wd, fast = config.optimizer, config.lr, config.weight_decay, {"foreach": True}
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd, **fast)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fast)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fast)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, **fast)
     raise ValueError(f"optimizer {name!r}")  # the config's choices make this unreachable
 
 

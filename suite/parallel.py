@@ -1,8 +1,9 @@
 """Several rounds trained at once as one stacked model (`--parallel-rounds K`).
 
 The K models' parameters are stacked along a new leading dimension (torch.func.stack_module_state) and one
-forward runs all K on their own batches under vmap, so small models fill the machine instead of paying Python and
-kernel-launch overhead K times. Each round keeps its own data, initial weights, batch order and augmentation stream
+forward runs all K on their own batches, so small models fill the machine instead of paying Python and
+kernel-launch overhead K times: through the model's `forward_stacked` (grouped convolutions and batched matmuls,
+suite.grouped; 1.5× faster than vmap for the MNIST Siamese net) where it has one, under vmap otherwise. Each round keeps its own data, initial weights, batch order and augmentation stream
 from its seeds. One optimizer steps the stacked parameters: every supported optimizer and schedule is elementwise,
 so that is K independent optimizers. The loss is the sum of the rounds' losses, whose gradient with respect to
 round k's slice is round k's own gradient.
@@ -120,13 +121,8 @@ def _train_epoch(task: Task, config: Any, skeleton: nn.Module, params: dict, buf
     perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)
     rows = torch.arange(rounds, device=device)[:, None]
 
-    def forward_loss(p, b, x, batch):
-        outputs = functional_call(skeleton, (p, b), (x,))
-        return task.loss(config, outputs, batch), outputs
-
-    # One vmapped call for the model and the loss: a per-round Python loop over the loss cost a quarter of the step.
-    stacked_step = vmap(forward_loss, randomness="different")  # dropout masks differ between rounds
     skeleton.train()
+    stacked_step = _stacked_step(task, config, skeleton)
     loss_sums = torch.zeros(rounds, device=device)
     seen = []
     for index in perms.split(config.batch_size, dim=1):
@@ -144,6 +140,26 @@ def _train_epoch(task: Task, config: Any, skeleton: nn.Module, params: dict, buf
     return [{"loss": float(loss_sums[k]) / n,
              **task.metrics(config, {key: v[k] for key, v in outputs.items()},
                             {key: v[k] for key, v in shuffled.items()})} for k in range(rounds)]
+
+
+def _stacked_step(task: Task, config: Any, skeleton: nn.Module):
+    """(params, buffers, x, batch) → (per-round losses, per-round outputs), each with the rounds first.
+
+    The model's own `forward_stacked` (grouped layers, suite.grouped) where it has one and no buffers; otherwise
+    vmap over the model. Either way one vmapped call computes the rounds' losses: a per-round Python loop over the
+    loss cost a quarter of the step."""
+    loss = vmap(lambda outputs, batch: task.loss(config, outputs, batch))
+    if hasattr(skeleton, "forward_stacked") and not any(True for _ in skeleton.buffers()):
+        def grouped_step(p, b, x, batch):
+            outputs = skeleton.forward_stacked(p, x)
+            return loss(outputs, batch), outputs
+        return grouped_step
+
+    def forward_loss(p, b, x, batch):
+        outputs = functional_call(skeleton, (p, b), (x,))
+        return task.loss(config, outputs, batch), outputs
+
+    return vmap(forward_loss, randomness="different")  # dropout masks differ between rounds
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from suite import grouped
 from suite.registry import NamedRegistry
 
 MODELS = NamedRegistry("model")
@@ -18,6 +19,10 @@ class Baseline(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"logits": self.net(x)}
+
+    def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """K stacked rounds at once (suite.grouped): x is K×B×2×14×14, outputs K×B×…."""
+        return {"logits": grouped.sequential(self.net[1:], params, "net", x.flatten(2), len(x), self.training)}
 
 
 class Branch(nn.Module):
@@ -48,6 +53,23 @@ class Siamese(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         digits = torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
         return {"logits": self.head(torch.sigmoid(digits).flatten(1)), "digit_logits": digits}
+
+    def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """K stacked rounds at once (suite.grouped): x is K×B×2×14×14, outputs K×B×…, as forward gives per round."""
+        k, b = x.shape[:2]
+
+        def branch(name: str, module: Branch, images: torch.Tensor) -> torch.Tensor:  # images: K×N×1×14×14
+            h = grouped.sequential(module.conv, params, f"{name}.conv", grouped.grouped(images), k, self.training)
+            return grouped.sequential(module.fc, params, f"{name}.fc", h, k, self.training)
+
+        if self.branch2 is self.branch1:  # tied weights, stacked once under branch1's names: both digits in one pass
+            both = branch("branch1", self.branch1, x.transpose(1, 2).reshape(k, 2 * b, 1, *x.shape[3:]))
+            digits = both.view(k, 2, b, -1).transpose(1, 2)  # K×B×2×10
+        else:
+            digits = torch.stack([branch("branch1", self.branch1, x[:, :, 0:1]),
+                                  branch("branch2", self.branch2, x[:, :, 1:2])], dim=2)
+        logits = grouped.sequential(self.head, params, "head", torch.sigmoid(digits).flatten(2), k, self.training)
+        return {"logits": logits, "digit_logits": digits}
 
 
 @MODELS.register("baseline", "Fully connected 392→40→40→2, ReLU, cross-entropy (report 004 baseline).")

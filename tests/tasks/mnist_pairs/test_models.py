@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.func import stack_module_state
 
 from tasks.mnist_pairs.models import Baseline, Branch, Siamese
 from tasks.mnist_pairs.task import TASK, MnistConfig
@@ -105,3 +106,25 @@ def test_scores_are_the_probability_of_first_le_second_and_agree_with_the_predic
     scores = TASK.scores(MnistConfig(), o, b)
     assert scores.tolist() == pytest.approx([1 / (1 + torch.e ** -2), 1 / (1 + torch.e), 0.5])
     assert ((scores > 0.5) == (o["logits"].argmax(1) == 1))[:2].all()
+
+
+@pytest.mark.parametrize("options", [{"model": "baseline"}, {"w_sharing": False}, {"w_sharing": True}])
+def test_stacked_forward_gives_each_round_its_own_outputs_and_gradients(options):
+    """forward_stacked (grouped layers, used for stacked rounds) computes what each round's module computes."""
+    config = MnistConfig(**options)
+    models = []
+    for k in range(3):
+        torch.manual_seed(k)
+        models.append(TASK.build_model(config).eval())  # eval: dropout off, so both paths are deterministic
+    params, _ = stack_module_state(models)
+    x = torch.randn(3, 5, 2, 14, 14)
+    stacked = models[0].forward_stacked(params, x)
+    sum(v.square().sum() for v in stacked.values()).backward()
+    for k, model in enumerate(models):
+        alone = model(x[k])
+        assert stacked.keys() == alone.keys()
+        for key, value in alone.items():
+            assert torch.allclose(stacked[key][k], value, atol=1e-5), key
+        sum(v.square().sum() for v in alone.values()).backward()
+        for name, parameter in model.named_parameters():
+            assert torch.allclose(params[name].grad[k], parameter.grad, atol=1e-4), name
