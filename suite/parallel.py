@@ -2,10 +2,11 @@
 
 The K models' parameters are stacked along a new leading dimension (torch.func.stack_module_state) and one
 forward runs all K on their own batches, so small models fill the machine instead of paying Python and
-kernel-launch overhead K times: through the model's `forward_stacked` (grouped convolutions and batched matmuls,
-suite.grouped; 1.5× faster than vmap for the MNIST Siamese net) where it has one, under vmap otherwise. Each round keeps its own data, initial weights, batch order and augmentation stream
-from its seeds. One optimizer steps the stacked parameters: every supported optimizer and schedule is elementwise,
-so that is K independent optimizers. The loss is the sum of the rounds' losses, whose gradient with respect to
+kernel-launch overhead K times: through the model's `forward_stacked` (grouped convolutions and batched
+matmuls, suite.grouped; 1.5× faster than vmap for the MNIST Siamese net) where it has one, under vmap otherwise.
+Each round keeps its own data, initial weights, batch order and augmentation stream from its seeds. One optimizer
+steps the stacked parameters: every supported optimizer and schedule is elementwise, so that is K independent
+optimizers. The loss is the sum of the rounds' losses, whose gradient with respect to
 round k's slice is round k's own gradient.
 
 Exactly as in sequential training: data, initialisation, batch order, augmentation, early stopping (each round
