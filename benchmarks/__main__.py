@@ -2,12 +2,12 @@
 
 For each workload (MNIST baseline and the four Siamese settings; LFW `small` and `koch`) and each device (CPU, and
 CUDA when present), the same rounds — same data, initialisation and hyper-parameters from the same seeds — are
-trained by the reference loop (benchmarks/reference.py, a per-round DataLoader loop as in the reports), by the
-suite one round after another, and as plain `suite run` trains them (rounds stacked for small models, bf16 on a
-GPU) where that differs; with --workers N also in N worker processes. Reported: time for the whole experiment,
-the median epoch, training pairs per second, achieved TFLOP/s (training FLOPs counted by torch's FlopCounterMode)
-and its share of the GPU's bf16 peak, peak memory, mean ± std test accuracy, and the speed-up over the reference
-loop of the same workload and device. Writes benchmarks/out/bench.json and bench.md.
+trained by the reference loop (benchmarks/reference.py, a per-round DataLoader loop as in the reports), by the suite
+one round after another, and as plain `suite run` trains them (rounds stacked for small models, bf16 on a GPU and on
+a CPU with native bf16) where that differs; with --workers N also in N worker processes. Reported: time for the
+whole experiment, the median epoch, training pairs per second, achieved TFLOP/s (training FLOPs counted by torch's
+FlopCounterMode) and its share of the GPU's bf16 peak, peak memory, mean ± std test accuracy, and the speed-up over
+the reference loop of the same workload and device. Writes benchmarks/out/bench.json and bench.md.
 """
 
 import argparse
@@ -75,7 +75,7 @@ def _timed(fn):
 def measure(task, config, prepared, rounds: int, device: torch.device, train_pairs: int, data_dir: Path,
             workers: int = 1) -> list[dict]:
     """The same `rounds` rounds trained by the reference loop, by the suite one round at a time, and by the suite
-    as `suite run` trains them by default (stacked rounds for small models, bf16 on a GPU); one row each."""
+    as `suite run` trains them by default (stacked rounds for small models, bf16 where native); one row each."""
     seeds = [RoundSeeds(0, r) for r in range(rounds)]
     accel = resolve_acceleration("auto", False, device)
     stacked = stack_size(task, None, rounds, 1, accel)
@@ -112,16 +112,16 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
     if workers > 1 and device.type == "cpu":
         size = stack_size(task, None, rounds, workers, accel)
         suite_row(f"suite run --workers {workers}", lambda: _in_workers(task, config, prepared, rounds, data_dir,
-                                                                        workers, size))
+                                                                        workers, size, accel))
     return rows
 
 
-def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: int, size: int) -> list:
+def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: int, size: int, accel) -> list:
     """The runner's worker processes (each loads the data itself, as `suite run --workers` does)."""
     groups = [list(range(i, min(i + size, rounds))) for i in range(0, rounds, size)]
     out = {}
     for group, results in _results(task, config, prepared, groups, 0, torch.device("cpu"), data_dir, workers,
-                                   None, PLAIN):
+                                   None, accel):
         out.update(zip(group, results, strict=True))
     return [out[i] for i in range(rounds)]
 

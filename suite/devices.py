@@ -37,6 +37,7 @@ def describe(device: torch.device) -> str:
 
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+_CPUINFO = Path("/proc/cpuinfo")
 _STATUS = Path("/proc/self/status")
 
 
@@ -101,14 +102,31 @@ class Acceleration:
         return " ".join([str(device), *extras])
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX-BF16), from /proc/cpuinfo's flags or the
+    given text of it. There bf16 autocast trained the LFW `small` net 1.8× and the stacked MNIST Siamese net 1.15×
+    faster per step; without them oneDNN emulates it, slower than float32. Not Linux: False."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = _CPUINFO.read_text()
+        except OSError:
+            return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_acceleration(precision: str, compile: bool, device: torch.device) -> Acceleration:
-    """`--precision auto` is bf16 on a GPU that supports it (all since Ampere) and float32 on a CPU."""
+    """`--precision auto` is bf16 on a GPU that supports it (all since Ampere) and on a CPU that computes in bf16
+    natively (cpu_has_native_bf16), float32 elsewhere."""
     if precision not in PRECISIONS:
         raise SuiteError(f"--precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        precision = "bf16" if cuda_bf16 else "fp32"
+        if device.type == "cuda":
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = cpu_has_native_bf16()
+        precision = "bf16" if native else "fp32"
     return Acceleration(precision, compile)
 
 
-PLAIN = Acceleration()  # float32, eager: the default everywhere, and what `--precision auto` means on a CPU
+PLAIN = Acceleration()  # float32, eager: the default of the library's functions (the CLI resolves `auto`)

@@ -1,12 +1,12 @@
 """--precision, --compile and --parallel-rounds auto: what runs, what each round records, what is refused.
 
 The GPU half (bf16 on tensor cores, torch.compile) runs only where CUDA is present; on a CPU the same code paths
-run in bf16 autocast, which CPUs support, so CI exercises them."""
+run in bf16 autocast, which every CPU runs (natively or emulated), so CI exercises them."""
 
 import pytest
 import torch
 
-from suite.devices import PLAIN, Acceleration, resolve_acceleration
+from suite.devices import PLAIN, Acceleration, cpu_has_native_bf16, resolve_acceleration
 from suite.errors import SuiteError
 from suite.runner import run_experiment, stack_size, train_round
 from suite.seeding import RoundSeeds
@@ -18,8 +18,21 @@ CPU = torch.device("cpu")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
 
 
-def test_auto_precision_is_float32_on_a_cpu_and_bad_names_are_refused():
-    assert resolve_acceleration("auto", False, CPU) == PLAIN
+AMD_FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\nbugs\t\t: sysret_ss_attrs\n"
+
+
+def test_auto_precision_on_a_cpu_is_bf16_only_where_it_computes_in_bf16_natively():
+    assert not cpu_has_native_bf16(AMD_FLAGS)
+    assert cpu_has_native_bf16(AMD_FLAGS.replace("avx512bw", "avx512bw avx512_bf16"))
+    assert cpu_has_native_bf16(AMD_FLAGS.replace("avx512bw", "amx_bf16 amx_tile"))
+    assert not cpu_has_native_bf16(AMD_FLAGS.replace("bugs\t\t: sysret_ss_attrs", "bugs\t\t: avx512_bf16"))
+    assert not cpu_has_native_bf16("")
+    expected = Acceleration("bf16") if cpu_has_native_bf16() else PLAIN
+    assert resolve_acceleration("auto", False, CPU) == expected
+
+
+def test_explicit_precisions_are_kept_and_bad_names_are_refused():
+    assert resolve_acceleration("fp32", False, CPU) == PLAIN
     assert resolve_acceleration("bf16", True, CPU) == Acceleration("bf16", True)
     with pytest.raises(SuiteError, match="--precision: 'fp16' is not one of auto, fp32, bf16"):
         resolve_acceleration("fp16", False, CPU)
