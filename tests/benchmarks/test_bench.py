@@ -4,7 +4,13 @@ import json
 import subprocess
 import sys
 
+import torch
+
+from suite.devices import resolve_acceleration
 from tests.conftest import REPO, make_fake_mnist
+
+# what `suite run` uses here: bf16 on a CPU that computes in it natively, float32 elsewhere
+PRECISION = resolve_acceleration("auto", False, torch.device("cpu")).precision
 
 
 def bench(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -20,12 +26,13 @@ def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())["results"]
     # reference, one at a time, as `suite run` does (both rounds stacked), and in 2 worker processes
     assert len(rows) == 4 and {r["workload"] for r in rows} == {"mnist siamese ws+aux"}
-    assert {r["way"] for r in rows} == {"reference loop", "suite, one round at a time",
-                                        "suite run (default: fp32, 2 rounds stacked)", "suite run --workers 2"}
+    stacked = f"suite run (default: {PRECISION}, 2 rounds stacked)"
+    assert {r["way"] for r in rows} == {"reference loop", "suite, one round at a time", stacked,
+                                        "suite run --workers 2"}
     assert all(r["speedup"] > 0 for r in rows) and all(r["speedup"] == 1 for r in rows if r["way"] == "reference loop")
     assert all(r["tflops"] > 0 and r["peak_fraction"] is None for r in rows)  # FLOPs counted; no GPU peak on a CPU
     table = (tmp_path / "out" / "bench.md").read_text()
-    assert "| mnist siamese ws+aux | suite run (default: fp32, 2 rounds stacked) | cpu | 2 × 1 |" in table
+    assert f"| mnist siamese ws+aux | {stacked} | cpu | 2 × 1 |" in table
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
