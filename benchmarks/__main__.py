@@ -73,47 +73,61 @@ def _timed(fn):
 
 
 def measure(task, config, prepared, rounds: int, device: torch.device, train_pairs: int, data_dir: Path,
-            workers: int = 1) -> list[dict]:
+            workers: int = 1, repeat: int = 1) -> list[dict]:
     """The same `rounds` rounds trained by the reference loop, by the suite one round at a time, and by the suite
-    as `suite run` trains them by default (stacked rounds for small models, bf16 where native); one row each."""
+    as `suite run` trains them by default (stacked rounds for small models, bf16 where native); one row each.
+    With `repeat` > 1 the ways take turns (A B C A B C …) and each row gives its median time, so a machine whose
+    speed drifts over minutes slows every way alike."""
     seeds = [RoundSeeds(0, r) for r in range(rounds)]
     accel = resolve_acceleration("auto", False, device)
     stacked = stack_size(task, None, rounds, 1, accel)
     flops = training_flops_per_pair(task, config, prepared) * train_pairs * config.epochs * rounds
     peak_tflops = gpu_peak_tflops(device)
-    rows = []
 
-    def row(way: str, accuracies: list[float], seconds: float, epoch_seconds: list[float], peak: int) -> dict:
+    def reference() -> tuple[list[float], list[float]]:
+        results = [reference_round(task, config, prepared, s, device) for s in seeds]
+        return [r["test_accuracy"] for r in results], [e for r in results for e in r["epoch_seconds"]]
+
+    def suite(train):
+        def run_it() -> tuple[list[float], list[float]]:
+            results = train()
+            return [r.metrics["test_accuracy"] for r in results], [e for r in results for e in r.epoch_seconds]
+        return run_it
+
+    ways = {"reference loop": reference,
+            "suite, one round at a time": suite(lambda: [train_round(task, config, prepared, s, device)
+                                                         for s in seeds])}
+    if stacked > 1 or accel != PLAIN:
+        label = f"suite run (default: {accel.precision}" + (f", {stacked} rounds stacked)" if stacked > 1 else ")")
+        ways[label] = suite(lambda: [r for i in range(0, rounds, stacked)
+                                     for r in _train(task, config, prepared, seeds[i:i + stacked], device,
+                                                     accel=accel)])
+    if workers > 1 and device.type == "cpu":
+        size = stack_size(task, None, rounds, workers, accel)
+        ways[f"suite run --workers {workers}"] = suite(lambda: _in_workers(task, config, prepared, rounds, data_dir,
+                                                                           workers, size, accel))
+    runs: dict[str, list] = {way: [] for way in ways}
+    for _ in range(repeat):
+        for way, train in ways.items():
+            with PeakMemory(device) as peak:
+                (accuracies, epoch_seconds), seconds = _timed(train)
+            runs[way].append((seconds, accuracies, epoch_seconds, peak.bytes))
+
+    def row(way: str) -> dict:
+        seconds = statistics.median(r[0] for r in runs[way])
+        accuracies = runs[way][0][1]  # the same rounds each time: the first run's results
         tflops = flops / seconds / 1e12
         return {"way": way, "device": str(device), "rounds": rounds, "epochs": config.epochs, "seconds": seconds,
+                "runs_seconds": [r[0] for r in runs[way]],
                 # the median epoch: steady state, without the first epoch's warm-up (allocator, cuDNN autotuning)
-                "epoch_seconds": statistics.median(epoch_seconds),
-                "pairs_per_second": train_pairs * config.epochs * rounds / seconds, "peak_memory_mb": peak / 2**20,
+                "epoch_seconds": statistics.median(e for r in runs[way] for e in r[2]),
+                "pairs_per_second": train_pairs * config.epochs * rounds / seconds,
+                "peak_memory_mb": max(r[3] for r in runs[way]) / 2**20,
                 "tflops": tflops, "peak_fraction": tflops / peak_tflops if peak_tflops else None,
                 "test_accuracy_mean": statistics.fmean(accuracies),
                 "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan")}
 
-    with PeakMemory(device) as peak:
-        results, seconds = _timed(lambda: [reference_round(task, config, prepared, s, device) for s in seeds])
-    rows.append(row("reference loop", [r["test_accuracy"] for r in results], seconds,
-                    [e for r in results for e in r["epoch_seconds"]], peak.bytes))
-
-    def suite_row(way: str, train) -> None:
-        with PeakMemory(device) as peak:
-            results, seconds = _timed(train)
-        rows.append(row(way, [r.metrics["test_accuracy"] for r in results], seconds,
-                        [e for r in results for e in r.epoch_seconds], peak.bytes))
-
-    suite_row("suite, one round at a time", lambda: [train_round(task, config, prepared, s, device) for s in seeds])
-    label = f"suite run (default: {accel.precision}" + (f", {stacked} rounds stacked)" if stacked > 1 else ")")
-    if stacked > 1 or accel != PLAIN:
-        suite_row(label, lambda: [r for i in range(0, rounds, stacked)
-                                  for r in _train(task, config, prepared, seeds[i:i + stacked], device, accel=accel)])
-    if workers > 1 and device.type == "cpu":
-        size = stack_size(task, None, rounds, workers, accel)
-        suite_row(f"suite run --workers {workers}", lambda: _in_workers(task, config, prepared, rounds, data_dir,
-                                                                        workers, size, accel))
-    return rows
+    return [row(way) for way in ways]
 
 
 def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: int, size: int, accel) -> list:
@@ -127,7 +141,7 @@ def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: in
 
 
 def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | None, pairs: int | None,
-        lfw: bool, only: str | None = None, workers: int = 1) -> list[dict]:
+        lfw: bool, only: str | None = None, workers: int = 1, repeat: int = 1) -> list[dict]:
     out = []
     digits = MNIST.prepare(MnistConfig(), data_dir, False)
     mnist_settings = {k: v for k, v in MNIST_SETTINGS.items() if only is None or only in k}
@@ -138,7 +152,7 @@ def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | 
         for name, options in mnist_settings.items():
             config = MnistConfig(**options, **({"epochs": epochs} if epochs else {}),
                                  **({"pairs": pairs} if pairs else {}))
-            for r in measure(MNIST, config, digits, rounds, device, config.pairs, data_dir, workers):
+            for r in measure(MNIST, config, digits, rounds, device, config.pairs, data_dir, workers, repeat):
                 out.append({"workload": name, **r})
                 print(_line(out[-1]), file=sys.stderr, flush=True)
         if lfw:
@@ -146,7 +160,8 @@ def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | 
                 # CPU: minutes per epoch, so one; GPU: five, the median one is the steady state
                 config = LfwConfig(**options, epochs=1 if device.type == "cpu" else 5, val_fraction=0.0)
                 prepared = LFW.prepare(config, data_dir, False)
-                for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"]), data_dir):
+                for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"]), data_dir,
+                                 repeat=repeat):
                     out.append({"workload": name, **r})
                     print(_line(out[-1]), file=sys.stderr, flush=True)
     for row in out:  # speed-up against the reference loop of the same workload and device, measured in this run
@@ -168,10 +183,16 @@ def markdown(rows: list[dict]) -> str:
         std = "" if r["test_accuracy_std"] != r["test_accuracy_std"] else f" ± {100 * r['test_accuracy_std']:.2f}"
         speedup = "–" if r["speedup"] is None else f"{r['speedup']:.2f}×"
         fraction = "–" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.1f}"
+        runs = r.get("runs_seconds", [r["seconds"]])
+        seconds = f"{r['seconds']:.1f}" + (f" ({min(runs):.1f}–{max(runs):.1f})" if len(runs) > 1 else "")
         lines.append(f"| {r['workload']} | {r['way']} | {r['device']} | {r['rounds']} × {r['epochs']} | "
-                     f"{r['seconds']:.1f} | {r['epoch_seconds']:.3f} | {r['pairs_per_second']:.0f} | "
+                     f"{seconds} | {r['epoch_seconds']:.3f} | {r['pairs_per_second']:.0f} | "
                      f"{r['tflops']:.3f} | {fraction} | {r['peak_memory_mb']:.0f} | "
                      f"{100 * r['test_accuracy_mean']:.2f}{std} | {speedup} |")
+    repeats = max(len(r.get("runs_seconds", [])) for r in rows) if rows else 0
+    if repeats > 1:
+        lines.append(f"\nexperiment (s): the median of {repeats} runs taken in turns with the other ways "
+                     "(--repeat), min–max in brackets.")
     return "\n".join(lines) + "\n"
 
 
@@ -184,16 +205,19 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=None, help="MNIST pairs per round (default: the task's, 1000)")
     parser.add_argument("--no-lfw", action="store_true", help="skip the LFW workloads (minutes per epoch on CPU)")
     parser.add_argument("--workers", type=int, default=1, help="also time `suite run --workers N` (CPU)")
+    parser.add_argument("--repeat", type=int, default=1, help="time each way N times, taking turns; report the "
+                        "median (for machines whose speed drifts)")
     parser.add_argument("--only", default=None, help="only the workloads whose name contains this text")
     parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
-    if min(args.rounds, args.epochs or 1, args.pairs or 1, args.workers) < 1:
-        raise SuiteError("--rounds, --epochs, --pairs and --workers must be >= 1")
+    if min(args.rounds, args.epochs or 1, args.pairs or 1, args.workers, args.repeat) < 1:
+        raise SuiteError("--rounds, --epochs, --pairs, --workers and --repeat must be >= 1")
     data_dir = resolve_data_dir(args.data_dir)
     cuda = torch.cuda.is_available() and not args.cpu_only
     devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if cuda else [])
-    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only, args.workers)
+    rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only, args.workers,
+               args.repeat)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if cuda else None}

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from suite.devices import resolve_acceleration
@@ -21,7 +22,8 @@ def bench(*args: str, cwd) -> subprocess.CompletedProcess:
 def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
     data = make_fake_mnist(tmp_path / "data")
     result = bench("--data-dir", str(data), "--rounds", "2", "--epochs", "1", "--pairs", "100", "--no-lfw",
-                   "--cpu-only", "--workers", "2", "--only", "ws+aux", "--out", str(tmp_path / "out"), cwd=tmp_path)
+                   "--cpu-only", "--workers", "2", "--only", "ws+aux", "--repeat", "2", "--out", str(tmp_path / "out"),
+                   cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())["results"]
     # reference, one at a time, as `suite run` does (both rounds stacked), and in 2 worker processes
@@ -31,14 +33,19 @@ def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
                                         "suite run --workers 2"}
     assert all(r["speedup"] > 0 for r in rows) and all(r["speedup"] == 1 for r in rows if r["way"] == "reference loop")
     assert all(r["tflops"] > 0 and r["peak_fraction"] is None for r in rows)  # FLOPs counted; no GPU peak on a CPU
+    # each way timed twice, in turns; the row gives the median (of two: their mean)
+    assert all(len(r["runs_seconds"]) == 2 and r["seconds"] == pytest.approx(sum(r["runs_seconds"]) / 2)
+               for r in rows)
     table = (tmp_path / "out" / "bench.md").read_text()
     assert f"| mnist siamese ws+aux | {stacked} | cpu | 2 × 1 |" in table
+    assert "the median of 2 runs taken in turns" in table
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     result = bench("--rounds", "0", "--data-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "benchmarks: error: --rounds, --epochs, --pairs and --workers must be >= 1"
+    assert result.stderr.strip() == ("benchmarks: error: --rounds, --epochs, --pairs, --workers and --repeat "
+                                     "must be >= 1")
     data = make_fake_mnist(tmp_path / "data")
     unknown = bench("--data-dir", str(data), "--only", "resnet", cwd=tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.startswith("benchmarks: error: --only 'resnet' matches no")
