@@ -183,13 +183,13 @@ def markdown(rows: list[dict]) -> str:
         std = "" if r["test_accuracy_std"] != r["test_accuracy_std"] else f" ± {100 * r['test_accuracy_std']:.2f}"
         speedup = "–" if r["speedup"] is None else f"{r['speedup']:.2f}×"
         fraction = "–" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.1f}"
-        runs = r.get("runs_seconds", [r["seconds"]])
+        runs = r["runs_seconds"]
         seconds = f"{r['seconds']:.1f}" + (f" ({min(runs):.1f}–{max(runs):.1f})" if len(runs) > 1 else "")
         lines.append(f"| {r['workload']} | {r['way']} | {r['device']} | {r['rounds']} × {r['epochs']} | "
                      f"{seconds} | {r['epoch_seconds']:.3f} | {r['pairs_per_second']:.0f} | "
                      f"{r['tflops']:.3f} | {fraction} | {r['peak_memory_mb']:.0f} | "
                      f"{100 * r['test_accuracy_mean']:.2f}{std} | {speedup} |")
-    repeats = max(len(r.get("runs_seconds", [])) for r in rows) if rows else 0
+    repeats = max((len(r["runs_seconds"]) for r in rows), default=0)
     if repeats > 1:
         lines.append(f"\nexperiment (s): the median of {repeats} runs taken in turns with the other ways "
                      "(--repeat), min–max in brackets.")

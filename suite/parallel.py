@@ -6,8 +6,8 @@ kernel-launch overhead K times: through the model's `forward_stacked` (grouped c
 matmuls, suite.grouped; 1.5× faster than vmap for the MNIST Siamese net) where it has one, under vmap otherwise.
 Each round keeps its own data, initial weights, batch order and augmentation stream from its seeds. One optimizer
 steps the stacked parameters: every supported optimizer and schedule is elementwise, so that is K independent
-optimizers. The loss is the sum of the rounds' losses, whose gradient with respect to
-round k's slice is round k's own gradient.
+optimizers. The loss is the sum of the rounds' losses, whose gradient with respect to round k's slice is round k's
+own gradient.
 
 Exactly as in sequential training: data, initialisation, batch order, augmentation, early stopping (each round
 stops, and has its best weights restored, at its own epoch; the stacked step simply keeps going until every round
