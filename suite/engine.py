@@ -33,17 +33,18 @@ class RoundResult:
 
 
 def make_optimizer(config: Any, params) -> torch.optim.Optimizer:
-    # foreach: one multi-tensor kernel per update instead of a Python loop over the parameters; torch does so by
-    # default only on a GPU, yet it is the same arithmetic on a CPU, where it saves 3–4 % of a stacked MNIST step.
-    name, lr, wd, fast = config.optimizer, config.lr, config.weight_decay, {"foreach": True}
+    # One kernel per parameter update instead of a Python loop: `fused` where torch has it (Adam, AdamW, SGD; on a
+    # CPU it was 5 % faster than foreach per stacked MNIST epoch, 4 of 4 alternating runs), else `foreach`
+    # (RMSprop), which torch picks by default only on a GPU although it is the same arithmetic on a CPU.
+    name, lr, wd = config.optimizer, config.lr, config.weight_decay
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd, **fast)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd, fused=True)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fast)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fast)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=True)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, **fast)
+        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, foreach=True)
     raise ValueError(f"optimizer {name!r}")  # the config's choices make this unreachable
 
 
