@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suite import registry, report, sweep
-from suite.compare import comparison_table
+from suite.compare import VERSUS, comparison_table
 from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
 from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
@@ -430,19 +430,33 @@ def _selection(store: Path, ids, task: str | None, where, baseline: int | None, 
 @app.command("compare")
 def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: WhereOption = None,
                     baseline: BaselineOption = None, metric: MetricOption = None,
+                    versus: Annotated[str, typer.Option(
+                        "--versus", help="Compare each experiment with the reference (--baseline), or with the "
+                        "one before it in the order of the ids given (previous: an ablation, one ingredient added "
+                        "per row).")] = "reference",
                     format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
                     = "table", store: StoreOption = DEFAULT_PATH) -> None:
     """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
     if format_name not in FORMATS:
         raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
+    if versus not in VERSUS:
+        raise SuiteError(f"--versus: {versus!r} is not one of: {', '.join(VERSUS)}")
+    if versus == "previous" and baseline is not None:
+        raise SuiteError("--versus previous compares each row with the one before it: leave out --baseline")
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
-    table = comparison_table(samples(db, experiments, metric), reference, metric)
-    title = f"{experiments[0]['task']}: {metric}, each experiment against experiment {reference}"
+    found = samples(db, experiments, metric)
+    table = comparison_table(found, reference, metric, versus)
+    title = (f"{experiments[0]['task']}: {metric}, each experiment against the one before it" if versus == "previous"
+             else f"{experiments[0]['task']}: {metric}, each experiment against experiment {reference}")
     rendered = render(table, metric, format_name, title)
     if format_name == "table":
         out().print(rendered)
-        out().print("Δ = experiment − reference; tests paired when both ran the same seeds and rounds; p-values "
+        against = "the row above" if versus == "previous" else "reference"
+        out().print(f"Δ = experiment − {against}; tests paired when both ran the same seeds and rounds; p-values "
                     "t-test / rank test, Holm-adjusted across the table; P(better): probability of improvement.")
+        for sample in found:
+            if sample.command:
+                out().print(f"{sample.experiment_id}: {sample.command}", soft_wrap=True)
     else:
         print(rendered)
 

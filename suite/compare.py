@@ -35,6 +35,7 @@ class Sample:
     experiment_id: int
     label: str
     values: pd.Series
+    command: str = ""  # the `suite run` command that reproduces it
 
     @property
     def array(self) -> np.ndarray:
@@ -133,16 +134,27 @@ def _wilcoxon_p(differences: np.ndarray) -> float:
     return float(stats.wilcoxon(differences).pvalue)
 
 
-def comparison_table(samples: list[Sample], reference_id: int, metric: str) -> pd.DataFrame:
-    """One row per experiment (the reference first): its description, and its comparison with the reference."""
-    by_id = {s.experiment_id: s for s in samples}
-    reference = by_id[reference_id]
-    ordered = [reference] + [s for s in samples if s.experiment_id != reference_id]
+VERSUS = ("reference", "previous")
+
+
+def comparison_table(samples: list[Sample], reference_id: int, metric: str,
+                     versus: str = "reference") -> pd.DataFrame:
+    """One row per experiment: its description, and its comparison with the reference (`versus="reference"`: the
+    reference first, every other row against it) or with the row above it (`"previous"`: the experiments in the
+    order given, as in an ablation that adds one ingredient per row; `reference_id` is then ignored). Holm's
+    adjustment runs over all the table's comparisons either way."""
+    if versus == "previous":
+        ordered = samples
+    else:
+        reference = next(s for s in samples if s.experiment_id == reference_id)
+        ordered = [reference] + [s for s in samples if s is not reference]
     rows = []
-    for sample in ordered:
-        row: dict = {"experiment": sample.experiment_id, "label": sample.label, **describe(sample.array)}
-        if sample is not reference:
-            row |= compare(reference, sample, metric)
+    for index, sample in enumerate(ordered):
+        row: dict = {"experiment": sample.experiment_id, "label": sample.label, "command": sample.command,
+                     **describe(sample.array)}
+        if index:
+            row |= compare(ordered[index - 1] if versus == "previous" else ordered[0], sample, metric)
+            row["versus"] = ordered[index - 1].experiment_id if versus == "previous" else ordered[0].experiment_id
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_t", "p_rank"):

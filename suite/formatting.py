@@ -36,13 +36,17 @@ def fmt_interval(metric: str, low: float, high: float) -> str:
     return "–" if low != low else f"[{fmt(metric, low)}, {fmt(metric, high)}]"
 
 
-def comparison_display(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The comparison table (suite.compare.comparison_table) as strings, one column per quantity people read."""
+def comparison_display(table: pd.DataFrame, metric: str, commands: bool = False) -> pd.DataFrame:
+    """The comparison table (suite.compare.comparison_table) as strings, one column per quantity people read;
+    with `commands`, last the command that reproduces each row."""
     rows = []
-    for row in table.to_dict("records"):
+    chained = "versus" in table and len(table) > 2 and table["versus"].nunique() > 1
+    for index, row in enumerate(table.to_dict("records")):
         compared = "difference" in row and row["difference"] == row["difference"]
+        first = "reference" if not chained else "start"
         diff = (f"{'+' if row['difference'] >= 0 else ''}{fmt(metric, row['difference'])} "
-                f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}") if compared else "reference"
+                f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}") if compared else (
+            first if index == 0 else "–")
         rows.append({
             "id": str(row["experiment"]), "experiment": row["label"], "n": str(row["n"]),
             f"mean ± std{unit(metric)}": f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
@@ -56,7 +60,7 @@ def comparison_display(table: pd.DataFrame, metric: str) -> pd.DataFrame:
             "Hedges' g": "–" if not compared or row["hedges_g"] != row["hedges_g"] else f"{row['hedges_g']:+.2f}",
             "P(better)": "–" if not compared or row["p_improvement"] != row["p_improvement"]
             else f"{row['p_improvement']:.2f}",
-        })
+        } | ({"command": f"`{row['command']}`" if row.get("command") else "–"} if commands else {}))
     return pd.DataFrame(rows)
 
 
@@ -107,7 +111,7 @@ def render(table: pd.DataFrame, metric: str, fmt_name: str, title: str):
     if fmt_name == "table":
         return rich_table(comparison_display(table, metric), title)
     if fmt_name == "markdown":
-        return f"**{title}**\n\n" + markdown_table(comparison_display(table, metric))
+        return f"**{title}**\n\n" + markdown_table(comparison_display(table, metric, commands=True))
     if fmt_name == "latex":
         return comparison_display(table, metric).to_latex(index=False, caption=title, label="tab:comparison",
                                                           escape=True)

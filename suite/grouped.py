@@ -90,6 +90,8 @@ def sequential(chain: nn.Sequential, params: dict[str, torch.Tensor], prefix: st
         elif isinstance(layer, nn.AvgPool2d) and x.dim() == 4:
             x = F.avg_pool2d(x, layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
                              layer.count_include_pad, layer.divisor_override)
+        elif isinstance(layer, nn.MaxPool2d) and x.dim() == 4:
+            x = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
         elif isinstance(layer, nn.Dropout):
             x = dropout(x, layer.p, training)
         elif isinstance(layer, nn.Tanh):

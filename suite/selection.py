@@ -6,7 +6,7 @@ import pandas as pd
 
 from suite import registry
 from suite.compare import Sample
-from suite.config import non_defaults, ordered_fields, parse_field
+from suite.config import command_line, non_defaults, ordered_fields, parse_field
 from suite.errors import SuiteError
 from suite.store import Store
 
@@ -71,6 +71,16 @@ def labels(experiments: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
+def reproduce(experiment: dict[str, Any], rounds: pd.DataFrame) -> str:
+    """The command that reruns an experiment's stored rounds (rounds 0…n−1 of one seed), or "" when they are not
+    such a run (several seeds, or gaps)."""
+    task = registry.tasks().get(experiment["task"])
+    seeds = rounds["seed"].unique()
+    if task is None or len(seeds) != 1 or sorted(rounds["round_index"]) != list(range(len(rounds))):
+        return ""
+    return command_line(experiment["task"], task.config_cls, experiment["config"], len(rounds), int(seeds[0]))
+
+
 def samples(store: Store, experiments: list[dict[str, Any]], metric: str) -> list[Sample]:
     """Each experiment's finished rounds of `metric`, keyed by (seed, round_index)."""
     names = labels(experiments)
@@ -81,5 +91,5 @@ def samples(store: Store, experiments: list[dict[str, Any]], metric: str) -> lis
             known = sorted(c for c in rounds.columns if c.startswith(("test_", "val_", "train_")) or c == "epochs")
             raise SuiteError(f"--metric {metric!r}: not stored for experiment {e['id']}; it has: {', '.join(known)}")
         values = rounds.set_index(["seed", "round_index"])[metric].dropna().astype(float)
-        out.append(Sample(e["id"], names[e["id"]], values))
+        out.append(Sample(e["id"], names[e["id"]], values, reproduce(e, rounds)))
     return out

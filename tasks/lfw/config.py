@@ -17,6 +17,12 @@ class LfwConfig(BaseConfig):
                          choices=LAYOUTS)
     protocol: str = option("view1", "view1: train DevTrain, report DevTest; view2: 10-fold cross-validation on "
                            "pairs.txt, round r tests fold r mod 10.", choices=("view1", "view2"))
+    training: str = option("restricted", "restricted: LFW's image-restricted setting, only the given training "
+                           "pairs; unrestricted: pairs drawn from all images of the training people, by identity "
+                           "(--train-pairs of them); validation and test people are never drawn from.",
+                           choices=("restricted", "unrestricted"))
+    train_pairs: int = option(20000, "--training unrestricted: training pairs drawn per round, half matched.",
+                              min=2, max=1_000_000)
     crop: str = option("none", "none (whole 250×250 image, like the reports) or face (centred 125×125 face box).",
                        choices=("none", "face"))
     size: int = option(105, "Side of the square network input in pixels (the paper: 105).", min=8, max=250)

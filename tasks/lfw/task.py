@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from suite.registry import Split, Task
-from tasks.lfw import data, verification
+from tasks.lfw import data, unrestricted, verification
 from tasks.lfw.augment import augment_images
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.models import MODELS
@@ -22,8 +22,14 @@ from tasks.lfw.sweeps import SWEEPS
 VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
 # unsupervised, so the colour layouts use no outside data.
-SETTING = {"lfw-a": "image-restricted, label-free outside data (LFW-a alignment)"}
-DEFAULT_SETTING = "image-restricted, no outside data"
+OUTSIDE_DATA = {"lfw-a": "label-free outside data (LFW-a alignment)"}
+DEFAULT_OUTSIDE_DATA = "no outside data"
+TRAINING = {"restricted": "image-restricted", "unrestricted": "unrestricted"}
+
+
+def lfw_setting(training: str, layout: str) -> str:
+    """LFW's result category, e.g. "image-restricted, label-free outside data (LFW-a alignment)"."""
+    return f"{TRAINING[training]}, {OUTSIDE_DATA.get(layout, DEFAULT_OUTSIDE_DATA)}"
 
 
 @dataclasses.dataclass
@@ -34,6 +40,7 @@ class LfwData:
     row: dict[tuple[str, int], int]  # (person, image number) → row of `images`
     pairs: dict[str, list[data.Pair]]  # split ("DevTrain", "DevTest" or "View 2") → its pairs
     folds: list[list[data.Pair]]  # View 2's folds; empty under View 1
+    by_person: dict[str, list[data.Key]]  # --training unrestricted: every image of each pairs-file person
     cache_hit: bool
     cache_path: Path
     seconds: float
@@ -53,7 +60,7 @@ class Lfw(Task):
     models = MODELS
     presets = PRESETS
     sweeps = SWEEPS
-    data_fields = ("layout", "protocol", "crop", "size", "channels")
+    data_fields = ("layout", "protocol", "training", "crop", "size", "channels")
     eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
     target_names = ("different people", "same person")
 
@@ -69,10 +76,15 @@ class Lfw(Task):
             data.check_images(pairs[split], root, path)
         folds = data.view2_folds(pairs["View 2"]) if config.protocol == "view2" else []
         keys = data.image_keys([pair for split in pairs.values() for pair in split])
+        by_person = {}
+        if config.training == "unrestricted":  # every image of the people who may train (chosen per round)
+            by_person = unrestricted.images_by_person(root, data.pair_people(
+                pairs["DevTrain"] if config.protocol == "view1" else pairs["View 2"]))
+            keys = sorted(set(keys) | {key for images in by_person.values() for key in images})
         loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
                                   data.default_cache_dir())
-        return LfwData(layout, root, loaded.images, loaded.rows, pairs, folds, loaded.cache_hit, loaded.cache_path,
-                       time.perf_counter() - start)
+        return LfwData(layout, root, loaded.images, loaded.rows, pairs, folds, by_person, loaded.cache_hit,
+                       loaded.cache_path, time.perf_counter() - start)
 
     def prepare_data(self, config: LfwConfig, data_dir: Path, download: bool) -> str:
         prepared = self.prepare(config, data_dir, download)
@@ -92,8 +104,13 @@ class Lfw(Task):
     def setting(self, config: LfwConfig, prepared: LfwData) -> dict[str, str]:
         protocol = ("View 1: train on pairsDevTrain, test on pairsDevTest" if config.protocol == "view1"
                     else "View 2: 10-fold cross-validation on pairs.txt, round r tests fold r mod 10")
-        return {"protocol": protocol, "layout": prepared.layout,
-                "LFW setting": SETTING.get(prepared.layout, DEFAULT_SETTING)}
+        setting = {"protocol": protocol, "layout": prepared.layout,
+                   "LFW setting": lfw_setting(config.training, prepared.layout)}
+        if config.training == "unrestricted":
+            setting["training pairs"] = (f"{config.train_pairs} per round, half matched, drawn by identity from "
+                                         "all images of the training people (validation and test people "
+                                         "excluded)")
+        return setting
 
     def round_data(self, prepared: LfwData, config: LfwConfig, generator: torch.Generator,
                    round_index: int) -> dict[str, Split]:
@@ -104,6 +121,10 @@ class Lfw(Task):
             test = prepared.folds[tested]
             training = [p for i, fold in enumerate(prepared.folds) if i != tested for p in fold]
         train, val = data.split_validation(training, config.val_fraction, generator)
+        if config.training == "unrestricted":  # drawn after the split, so validation is the same as restricted's
+            allowed = data.pair_people(train) - data.pair_people(val) - data.pair_people(test)
+            train = unrestricted.draw_pairs({name: prepared.by_person[name] for name in sorted(allowed)},
+                                            config.train_pairs, generator)
         splits = {"train": _pair_tensors(prepared, train), "test": _pair_tensors(prepared, test)}
         return splits | ({"val": _pair_tensors(prepared, val)} if val else {})
 

@@ -109,3 +109,31 @@ def normalise(splits: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str,
     """Standardise every split with the mean and std of the training inputs (no test information leaks)."""
     mean, std = splits["train"]["x"].mean(), splits["train"]["x"].std()
     return {name: {**split, "x": (split["x"] - mean) / std} for name, split in splits.items()}
+
+
+def repair(split: dict[str, torch.Tensor], count: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The split with `count` more pairs made of its own images, paired anew (never an image with itself); their
+    targets come from the images' digit labels. Uses no image the split does not already hold."""
+    images, classes = split["x"].flatten(0, 1), split["classes"].flatten()
+    n = len(images)
+    if n < 2:
+        raise SuiteError(f"--extra-pairs: {n} training image(s) cannot be paired anew")
+    first = torch.randint(n, (count,), generator=generator)
+    second = (first + torch.randint(1, n, (count,), generator=generator)) % n
+    pairs = torch.stack([first, second], dim=1)
+    extra = {"x": images[pairs], "classes": classes[pairs],
+             "target": (classes[first] <= classes[second]).long()}
+    return {key: torch.cat([split[key], extra[key]]) for key in split}
+
+
+def shift_digits(x: torch.Tensor, most: int, generator: torch.Generator) -> torch.Tensor:
+    """Move every digit image of x (…×14×14) by its own random offset of −most…most pixels in each direction;
+    uncovered edges take the value of the image's border (the background, after any normalisation)."""
+    *lead, h, w = x.shape
+    flat = x.reshape(-1, 1, h, w)
+    padded = F.pad(flat, (most, most, most, most), mode="replicate").squeeze(1)
+    offsets = torch.randint(0, 2 * most + 1, (len(flat), 2), generator=generator, device=x.device)
+    rows = (offsets[:, 0, None] + torch.arange(h, device=x.device))[:, :, None]  # N×h×1
+    cols = (offsets[:, 1, None] + torch.arange(w, device=x.device))[:, None, :]  # N×1×w
+    picked = padded[torch.arange(len(flat), device=x.device)[:, None, None], rows, cols]
+    return picked.view(*lead, h, w)

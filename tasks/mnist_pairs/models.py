@@ -25,34 +25,66 @@ class Baseline(nn.Module):
         return {"logits": grouped.sequential(self.net[1:], params, "net", x.flatten(2), len(x), self.training)}
 
 
-class Branch(nn.Module):
-    """One digit: conv 32@3×3 → tanh → avgpool → conv 64@3×3 → tanh → avgpool → dropout → FC → 10 logits."""
+BRANCHES = ("report", "deep")
+HEADS = ("mlp", "rule")
 
-    def __init__(self, dropout: float, hidden: int) -> None:
+
+class Branch(nn.Module):
+    """One digit → 10 logits. `report` (report 004): conv 32@3×3 → tanh → avgpool → conv 64@3×3 → tanh →
+    avgpool → dropout → FC → tanh → dropout → FC. `deep`: two padded 3×3 convs per stage (32, then 64 filters),
+    ReLU, max-pool after each stage (14 → 7 → 3), then the same FC layers with ReLU: 9× the report branch's
+    multiply-adds, the usual shape of a small MNIST classifier."""
+
+    def __init__(self, dropout: float, hidden: int, kind: str = "report") -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(1, 32, 3), nn.Tanh(), nn.AvgPool2d(2),   # 14 → 12 → 6
-                                  nn.Conv2d(32, 64, 3), nn.Tanh(), nn.AvgPool2d(2),  # 6 → 4 → 2
-                                  nn.Dropout(dropout), nn.Flatten())
-        self.fc = nn.Sequential(nn.Linear(64 * 2 * 2, hidden), nn.Tanh(), nn.Dropout(dropout),
-                                nn.Linear(hidden, 10))
+        if kind == "report":
+            self.conv = nn.Sequential(nn.Conv2d(1, 32, 3), nn.Tanh(), nn.AvgPool2d(2),   # 14 → 12 → 6
+                                      nn.Conv2d(32, 64, 3), nn.Tanh(), nn.AvgPool2d(2),  # 6 → 4 → 2
+                                      nn.Dropout(dropout), nn.Flatten())
+            features, act = 64 * 2 * 2, nn.Tanh
+        elif kind == "deep":
+            self.conv = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1),
+                                      nn.ReLU(), nn.MaxPool2d(2),                        # 14 → 7
+                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1),
+                                      nn.ReLU(), nn.MaxPool2d(2),                        # 7 → 3
+                                      nn.Dropout(dropout), nn.Flatten())
+            features, act = 64 * 3 * 3, nn.ReLU
+        else:
+            raise ValueError(f"branch {kind!r}")  # the config's choices make this unreachable
+        self.fc = nn.Sequential(nn.Linear(features, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
 
 
+def rule_logits(digits: torch.Tensor) -> torch.Tensor:
+    """The `rule` head: P(first ≤ second) = Σ_{i ≤ j} p₁(i)·p₂(j) from the two digits' softmax distributions
+    (…×2×10 logits), returned as the two logits log(1 − P), log P, so that their softmax is (1 − P, P)."""
+    probs = torch.softmax(digits.float(), dim=-1)
+    at_least = probs[..., 1, :].flip(-1).cumsum(-1).flip(-1)  # P(second ≥ i)
+    p = (probs[..., 0, :] * at_least).sum(-1).clamp(1e-6, 1 - 1e-6)
+    return torch.stack([torch.log1p(-p), torch.log(p)], dim=-1)
+
+
 class Siamese(nn.Module):
     """Two branches (Conv1+Fc1, Conv2+Fc2), or one shared, read one digit each; their sigmoid digit
-    outputs (20 values) feed a small comparison head. Logits out; the sigmoid lives in the loss."""
+    outputs (20 values) feed a small comparison head (`mlp`), or the digits' distributions give P(first ≤ second)
+    directly (`rule`, no parameters). Logits out; the sigmoid or softmax lives in the loss."""
 
-    def __init__(self, w_sharing: bool, dropout: float, hidden: int) -> None:
+    def __init__(self, w_sharing: bool, dropout: float, hidden: int, branch: str = "report",
+                 head: str = "mlp") -> None:
         super().__init__()
-        self.branch1 = Branch(dropout, hidden)
-        self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden)
-        self.head = nn.Sequential(nn.Linear(20, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+        self.branch1 = Branch(dropout, hidden, branch)
+        self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden, branch)
+        self.head = nn.Sequential(nn.Linear(20, hidden), nn.Tanh(), nn.Linear(hidden, 2)) if head == "mlp" else None
+
+    def compare(self, digits: torch.Tensor, head) -> torch.Tensor:
+        """Digit logits (…×2×10) → the two logits of first ≤ second; `head` runs the MLP on its 20 inputs."""
+        return rule_logits(digits) if self.head is None else head(torch.sigmoid(digits).flatten(-2))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         digits = torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
-        return {"logits": self.head(torch.sigmoid(digits).flatten(1)), "digit_logits": digits}
+        return {"logits": self.compare(digits, self.head), "digit_logits": digits}
 
     def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
         """K stacked rounds at once (suite.grouped): x is K×B×2×14×14, outputs K×B×…, as forward gives per round."""
@@ -68,7 +100,7 @@ class Siamese(nn.Module):
         else:
             digits = torch.stack([branch("branch1", self.branch1, x[:, :, 0:1]),
                                   branch("branch2", self.branch2, x[:, :, 1:2])], dim=2)
-        logits = grouped.sequential(self.head, params, "head", torch.sigmoid(digits).flatten(2), k, self.training)
+        logits = self.compare(digits, lambda h: grouped.sequential(self.head, params, "head", h, k, self.training))
         return {"logits": logits, "digit_logits": digits}
 
 
@@ -77,6 +109,7 @@ def baseline(config) -> nn.Module:
     return Baseline(config.hidden)
 
 
-@MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss.")
+@MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss, "
+                 "--branch, --head.")
 def siamese(config) -> nn.Module:
-    return Siamese(config.w_sharing, config.dropout, config.fc_hidden)
+    return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head)

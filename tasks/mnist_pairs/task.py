@@ -9,8 +9,17 @@ import torch.nn.functional as F
 from suite.config import BaseConfig, option, shared_option
 from suite.errors import SuiteError
 from suite.registry import NamedRegistry, Split, Task
-from tasks.mnist_pairs.data import TEST_SIZE, TRAIN_SIZE, Digits, draw_pairs, load_digits, normalise
-from tasks.mnist_pairs.models import MODELS
+from tasks.mnist_pairs.data import (
+    TEST_SIZE,
+    TRAIN_SIZE,
+    Digits,
+    draw_pairs,
+    load_digits,
+    normalise,
+    repair,
+    shift_digits,
+)
+from tasks.mnist_pairs.models import BRANCHES, HEADS, MODELS
 from tasks.mnist_pairs.sweeps import SWEEPS
 
 
@@ -27,12 +36,23 @@ class MnistConfig(BaseConfig):
     pairs: int = option(1000, "Pairs per round in the training set and, separately, in the test set.",
                         min=1, max=TEST_SIZE // 2)
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
+    branch: str = option("report", "Siamese branch: report (report 004's conv 32/64, tanh, avg-pool) or deep "
+                         "(two padded convs per stage, ReLU, max-pool).", choices=BRANCHES)
+    head: str = option("mlp", "Siamese comparison head: mlp (report 004: FC layers on the 20 sigmoid digit "
+                       "outputs) or rule (P(first ≤ second) from the two digits' softmax distributions; no "
+                       "parameters; its target loss is the negative log-likelihood).", choices=HEADS)
+    extra_pairs: int = option(0, "Training pairs added by pairing the round's own training images anew (targets "
+                              "from their digit labels, as --aux-loss uses them; no further images).",
+                              min=0, max=1_000_000)
+    shift: int = option(0, "Training augmentation: move each digit by up to this many pixels in x and y "
+                        "(edges filled with background).", min=0, max=4)
     batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see README).")
     lr: float = shared_option("lr", 1e-3, "Learning rate (report 004: 0.001).")
 
     def check(self) -> None:
-        if self.model == "baseline" and (self.w_sharing or self.aux_loss):
-            raise SuiteError("--w-sharing and --aux-loss apply to --model siamese, not baseline")
+        if self.model == "baseline" and (self.w_sharing or self.aux_loss or self.branch != "report"
+                                         or self.head != "mlp"):
+            raise SuiteError("--w-sharing, --aux-loss, --branch and --head apply to --model siamese, not baseline")
         if self.pairs + self.val_pairs > TRAIN_SIZE // 2:
             raise SuiteError(f"--pairs + --val-pairs: {self.pairs + self.val_pairs} pairs need more than the "
                              f"{TRAIN_SIZE} training images (at most {TRAIN_SIZE // 2})")
@@ -69,15 +89,22 @@ class MnistPairs(Task):
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
                                 generator)
         (test,) = draw_pairs(digits.test_images, digits.test_labels, [config.pairs], generator)
-        splits = {"train": train, "test": test} | ({"val": val} if config.val_pairs else {})
-        return normalise(splits)
+        splits = normalise({"train": train, "test": test} | ({"val": val} if config.val_pairs else {}))
+        if config.extra_pairs:  # drawn last, so the pairs above are the same with and without them
+            splits["train"] = repair(splits["train"], config.extra_pairs, generator)
+        return splits
+
+    def transform(self, config: MnistConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        if augment is None or not config.shift:
+            return x
+        return shift_digits(x, config.shift, augment)
 
     def loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
-        if config.model == "baseline":
-            return F.cross_entropy(outputs["logits"], batch["target"])
-        # Report 004: sigmoid outputs against one-hot targets with BCE, for the target and for each digit.
-        target = F.binary_cross_entropy_with_logits(outputs["logits"], F.one_hot(batch["target"], 2).float())
-        if not config.aux_loss:
+        if config.model == "baseline" or config.head == "rule":  # rule: its logits are log-probabilities
+            target = F.cross_entropy(outputs["logits"], batch["target"])
+        else:  # report 004: sigmoid outputs against one-hot targets with BCE, for the target and for each digit
+            target = F.binary_cross_entropy_with_logits(outputs["logits"], F.one_hot(batch["target"], 2).float())
+        if config.model == "baseline" or not config.aux_loss:
             return target
         digits = outputs["digit_logits"]
         onehot = F.one_hot(batch["classes"], 10).float()

@@ -3,7 +3,7 @@ import torch
 
 from suite.errors import SuiteError
 from suite.seeding import RoundSeeds
-from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir
+from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir, shift_digits
 from tasks.mnist_pairs.task import TASK, MnistConfig
 
 
@@ -85,3 +85,39 @@ def test_real_mnist(mnist_data_dir):
     assert torch.equal(digits.train_labels.bincount(), torch.tensor(
         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]))
     assert 0 <= float(digits.train_images.min()) and float(digits.train_images.max()) <= 255
+
+
+def test_extra_pairs_reuse_only_the_rounds_training_images_and_keep_the_original_pairs(fake_mnist):
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    plain = TASK.round_data(digits, MnistConfig(pairs=60), RoundSeeds(0, 1).generator("data"), 1)
+    more = TASK.round_data(digits, MnistConfig(pairs=60, extra_pairs=500), RoundSeeds(0, 1).generator("data"), 1)
+    assert len(more["train"]["x"]) == 560
+    for key in ("x", "target", "classes"):
+        assert torch.equal(more["train"][key][:60], plain["train"][key])
+        assert torch.equal(more["test"][key], plain["test"][key])
+    extra = {key: value[60:] for key, value in more["train"].items()}
+    own = plain["train"]["x"].flatten(0, 1).flatten(1)
+    matches = (extra["x"].flatten(2)[:, :, None, :] == own[None, None]).all(-1)  # 500×2×120
+    assert (matches.sum(-1) == 1).all()  # every image of an extra pair is one of the round's own images
+    assert not (matches[:, 0] & matches[:, 1]).any()  # never an image with itself
+    assert torch.equal(extra["target"], (extra["classes"][:, 0] <= extra["classes"][:, 1]).long())
+    assert 0.3 < extra["target"].float().mean() < 0.8
+
+
+def test_shift_moves_each_digit_by_at_most_the_given_pixels_and_fills_with_background():
+    x = torch.full((50, 2, 14, 14), -0.5)
+    x[..., 6:8, 6:8] = 2.0
+    moved = shift_digits(x, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape
+    assert torch.equal((moved == 2.0).sum((2, 3)), torch.full((50, 2), 4))  # the blob stays whole
+    rows, cols = torch.nonzero(moved[..., :, :] == 2.0, as_tuple=True)[2:]
+    assert rows.min() >= 4 and rows.max() <= 9 and cols.min() >= 4 and cols.max() <= 9
+    assert len({tuple(torch.nonzero(moved[n, c] == 2.0)[0].tolist()) for n in range(50) for c in range(2)}) > 10
+    assert set(moved.unique().tolist()) == {-0.5, 2.0}
+
+
+def test_shift_applies_only_in_training(fake_mnist):
+    x = torch.randn(4, 2, 14, 14)
+    assert TASK.transform(MnistConfig(shift=1), x, None) is x
+    assert TASK.transform(MnistConfig(), x, torch.Generator()) is x
+    assert not torch.equal(TASK.transform(MnistConfig(shift=1), x, torch.Generator().manual_seed(0)), x)

@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
-from tasks.mnist_pairs.models import Baseline, Branch, Siamese
+from suite.errors import SuiteError
+from tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits
 from tasks.mnist_pairs.task import TASK, MnistConfig
 
 
@@ -108,7 +109,9 @@ def test_scores_are_the_probability_of_first_le_second_and_agree_with_the_predic
     assert ((scores > 0.5) == (o["logits"].argmax(1) == 1))[:2].all()
 
 
-@pytest.mark.parametrize("options", [{"model": "baseline"}, {"w_sharing": False}, {"w_sharing": True}])
+@pytest.mark.parametrize("options", [{"model": "baseline"}, {"w_sharing": False}, {"w_sharing": True},
+                                     {"w_sharing": True, "branch": "deep", "head": "rule"},
+                                     {"w_sharing": False, "branch": "deep"}])
 def test_stacked_forward_gives_each_round_its_own_outputs_and_gradients(options):
     """forward_stacked (grouped layers, used for stacked rounds) computes what each round's module computes."""
     config = MnistConfig(**options)
@@ -128,3 +131,37 @@ def test_stacked_forward_gives_each_round_its_own_outputs_and_gradients(options)
         sum(v.square().sum() for v in alone.values()).backward()
         for name, parameter in model.named_parameters():
             assert torch.allclose(params[name].grad[k], parameter.grad, atol=1e-4), name
+
+
+def test_deep_branch_gives_ten_logits_and_has_more_parameters_than_the_report_branch():
+    deep = Branch(0.3, 128, "deep")
+    assert deep(torch.zeros(4, 1, 14, 14)).shape == (4, 10)
+    assert count(deep) > count(Branch(0.3, 128))
+
+
+def test_rule_head_is_the_probability_that_the_first_digit_is_at_most_the_second():
+    torch.manual_seed(0)
+    digits = torch.randn(6, 2, 10)
+    probs = torch.softmax(digits, -1)
+    brute = torch.tensor([sum(float(probs[n, 0, i] * probs[n, 1, j]) for i in range(10) for j in range(i, 10))
+                          for n in range(6)])
+    logits = rule_logits(digits)
+    assert torch.allclose(torch.softmax(logits, -1)[:, 1], brute, atol=1e-5)
+    certain = torch.full((2, 2, 10), -30.0)
+    certain[0, 0, 3], certain[0, 1, 5] = 30, 30  # 3 vs 5: first <= second
+    certain[1, 0, 5], certain[1, 1, 3] = 30, 30  # 5 vs 3
+    assert rule_logits(certain).argmax(-1).tolist() == [1, 0]
+
+
+def test_rule_head_has_no_parameters_and_trains_with_the_negative_log_likelihood():
+    config = MnistConfig(w_sharing=True, head="rule")
+    model = TASK.build_model(config)
+    assert model.head is None and count(model) == count(Branch(0.3, 128))
+    b, o = batch(), outputs()
+    o["logits"] = torch.log_softmax(o["logits"], -1)
+    assert float(TASK.loss(config, o, b)) == pytest.approx(float(F.nll_loss(o["logits"], b["target"])))
+
+
+def test_siamese_only_options_are_refused_for_the_baseline():
+    with pytest.raises(SuiteError, match="--branch and --head apply to --model siamese"):
+        MnistConfig(model="baseline", head="rule")
