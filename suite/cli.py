@@ -65,7 +65,8 @@ RUN_OPTIONS = {
                                   "between them (results are written by this process alone).")),
     "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
     "precision": (str, typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast (auto: "
-                                    "on a GPU that has it; float32 on a CPU). Recorded with each round.")),
+                                    "on a GPU that has it and on a CPU that computes in bf16 natively, "
+                                    "float32 elsewhere). Recorded with each round.")),
     "compile": (bool, typer.Option(False, "--compile", help="torch.compile the model (compiling takes time "
                                    "up front: for long GPU runs; one round at a time). Recorded with each round.")),
     "data_dir": (Path | None, typer.Option(None, "--data-dir", help="Data directory.",

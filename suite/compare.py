@@ -162,4 +162,5 @@ def comparison_table(samples: list[Sample], reference_id: int, metric: str,
             table[column] = math.nan
         adjusted = holm(table[column].iloc[1:].astype(float).tolist())
         table[f"{column}_holm"] = [math.nan] + adjusted
+    table.attrs["versus"] = versus
     return table

@@ -201,3 +201,41 @@ def test_a_narrow_terminal_folds_cells_instead_of_cutting_them(tmp_path):
     console.print(render(table, "test_accuracy", "table", "narrow"))
     text = console.export_text()
     assert "…" not in text and "+4.20" in text
+
+
+def test_versus_previous_compares_each_row_with_the_one_above_in_the_given_order(tmp_path):
+    store = comparison_store(tmp_path / "r.db")
+    found = samples(store, select(store, [1, 3, 2], None, []), "test_accuracy")
+    table = comparison_table(found, 1, "test_accuracy", versus="previous").set_index("experiment")
+    assert list(table.index) == [1, 3, 2]
+    assert table.loc[3, "versus"] == 1 and table.loc[2, "versus"] == 3
+    w_sharing = np.array([0.90, 0.93, 0.91, 0.92, 0.94])
+    raw = [stats.ttest_rel(w_sharing, REF).pvalue, stats.ttest_rel(SIAMESE, w_sharing).pvalue]
+    assert table.loc[[3, 2], "p_t"].tolist() == pytest.approx(raw)
+    assert table.loc[[3, 2], "p_t_holm"].tolist() == pytest.approx(holm(raw))
+    assert table.loc[2, "difference"] == pytest.approx(SIAMESE.mean() - w_sharing.mean())
+
+
+def test_each_row_carries_the_command_that_reproduces_it(tmp_path):
+    store = comparison_store(tmp_path / "r.db")
+    found = {s.experiment_id: s.command for s in samples(store, select(store, [], "mnist", []), "test_accuracy")}
+    assert found[1] == "suite run mnist --model baseline --rounds 5"
+    assert found[3] == "suite run mnist --w-sharing --rounds 5"
+    assert found[4] == "suite run mnist --aux-loss --rounds 4 --seed 7"
+    markdown = suite_here("compare", "1", "3", "--versus", "previous", "--store", str(tmp_path / "r.db"),
+                          "--format", "markdown", cwd=tmp_path).stdout
+    assert "against the one before it" in markdown and "| start |" in markdown
+    assert "`suite run mnist --w-sharing --rounds 5` |" in markdown
+    text = suite_here("compare", "1", "3", "--versus", "previous", "--store", str(tmp_path / "r.db"),
+                      cwd=tmp_path, env={"COLUMNS": "250"}).stdout
+    assert "3: suite run mnist --w-sharing --rounds 5" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["1", "2", "--versus", "next"], "--versus: 'next' is not one of: reference, previous"),
+    (["1", "2", "--versus", "previous", "--baseline", "2"], "leave out --baseline"),
+])
+def test_bad_versus_is_one_line_and_exit_2(tmp_path, args, message):
+    comparison_store(tmp_path / "r.db").close()
+    result = suite_here("compare", *args, "--store", str(tmp_path / "r.db"), cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
