@@ -1,6 +1,7 @@
 """The two architectures of report 004: a fully connected baseline and a two-branch convolutional net."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from suite import grouped
@@ -66,14 +67,23 @@ def rule_logits(digits: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.log1p(-p), torch.log(p)], dim=-1)
 
 
+def translations(x: torch.Tensor, most: int) -> list[torch.Tensor]:
+    """x (…×H×W) moved by every offset in −most…most along both axes ((2·most + 1)² views, x itself among
+    them); uncovered edges repeat the border (the background)."""
+    *lead, h, w = x.shape
+    padded = F.pad(x.reshape(-1, 1, h, w), (most,) * 4, mode="replicate")
+    return [padded[..., i:i + h, j:j + w].reshape(x.shape) for i in range(2 * most + 1) for j in range(2 * most + 1)]
+
+
 class Siamese(nn.Module):
     """Two branches (Conv1+Fc1, Conv2+Fc2), or one shared, read one digit each; their sigmoid digit
     outputs (20 values) feed a small comparison head (`mlp`), or the digits' distributions give P(first ≤ second)
     directly (`rule`, no parameters). Logits out; the sigmoid or softmax lives in the loss."""
 
     def __init__(self, w_sharing: bool, dropout: float, hidden: int, branch: str = "report",
-                 head: str = "mlp") -> None:
+                 head: str = "mlp", tta: int = 0) -> None:
         super().__init__()
+        self.tta = tta  # evaluation: average each digit's distribution over its translations by up to tta pixels
         self.branch1 = Branch(dropout, hidden, branch)
         self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden, branch)
         self.head = nn.Sequential(nn.Linear(20, hidden), nn.Tanh(), nn.Linear(hidden, 2)) if head == "mlp" else None
@@ -82,8 +92,15 @@ class Siamese(nn.Module):
         """Digit logits (…×2×10) → the two logits of first ≤ second; `head` runs the MLP on its 20 inputs."""
         return rule_logits(digits) if self.head is None else head(torch.sigmoid(digits).flatten(-2))
 
+    def digits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        digits = torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
+        if self.training or not self.tta:
+            digits = self.digits(x)
+        else:  # log of the mean softmax over the views: still logits, of the averaged distribution
+            views = torch.stack([torch.softmax(self.digits(v).float(), -1) for v in translations(x, self.tta)])
+            digits = views.mean(0).log()
         return {"logits": self.compare(digits, self.head), "digit_logits": digits}
 
     def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -112,4 +129,4 @@ def baseline(config) -> nn.Module:
 @MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss, "
                  "--branch, --head.")
 def siamese(config) -> nn.Module:
-    return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head)
+    return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head, config.tta)

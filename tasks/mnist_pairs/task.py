@@ -44,6 +44,9 @@ class MnistConfig(BaseConfig):
     extra_pairs: int = option(0, "Training pairs added by pairing the round's own training images anew (targets "
                               "from their digit labels, as --aux-loss uses them; no further images).",
                               min=0, max=1_000_000)
+    tta: int = option(0, "Test-time augmentation, with --head rule: each digit's class distribution averaged over "
+                      "its translations by up to this many pixels ((2·tta + 1)² views) when evaluating.",
+                      min=0, max=3)
     shift: int = option(0, "Training augmentation: move each digit by up to this many pixels in x and y "
                         "(edges filled with background).", min=0, max=4)
     batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see README).")
@@ -53,6 +56,8 @@ class MnistConfig(BaseConfig):
         if self.model == "baseline" and (self.w_sharing or self.aux_loss or self.branch != "report"
                                          or self.head != "mlp"):
             raise SuiteError("--w-sharing, --aux-loss, --branch and --head apply to --model siamese, not baseline")
+        if self.tta and (self.model != "siamese" or self.head != "rule"):
+            raise SuiteError("--tta averages digit distributions: it needs --model siamese --head rule")
         if self.pairs + self.val_pairs > TRAIN_SIZE // 2:
             raise SuiteError(f"--pairs + --val-pairs: {self.pairs + self.val_pairs} pairs need more than the "
                              f"{TRAIN_SIZE} training images (at most {TRAIN_SIZE // 2})")

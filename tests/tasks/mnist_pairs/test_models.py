@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch.func import stack_module_state
 
 from suite.errors import SuiteError
-from tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits
+from tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits, translations
 from tasks.mnist_pairs.task import TASK, MnistConfig
 
 
@@ -165,3 +165,36 @@ def test_rule_head_has_no_parameters_and_trains_with_the_negative_log_likelihood
 def test_siamese_only_options_are_refused_for_the_baseline():
     with pytest.raises(SuiteError, match="--branch and --head apply to --model siamese"):
         MnistConfig(model="baseline", head="rule")
+
+
+def test_translations_are_every_offset_up_to_the_limit_with_x_itself_among_them():
+    x = torch.zeros(2, 2, 5, 5)
+    x[..., 2, 2] = 1
+    views = translations(x, 1)
+    assert len(views) == 9 and any(torch.equal(v, x) for v in views)
+    spots = {tuple(torch.nonzero(v[0, 0])[0].tolist()) for v in views}
+    assert spots == {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)}
+
+
+def test_tta_averages_the_digit_distributions_over_translations_in_evaluation_only():
+    torch.manual_seed(0)
+    config = MnistConfig(w_sharing=True, head="rule", tta=1)
+    model = TASK.build_model(config)
+    x = torch.randn(4, 2, 14, 14)
+    plain = Siamese(True, 0.3, 128, head="rule")
+    plain.load_state_dict(model.state_dict())
+    model.eval(), plain.eval()
+    expected = torch.stack([torch.softmax(plain(v)["digit_logits"], -1) for v in translations(x, 1)]).mean(0)
+    got = model(x)
+    assert torch.allclose(got["digit_logits"].exp(), expected, atol=1e-6)
+    assert torch.allclose(got["logits"], rule_logits(got["digit_logits"]), atol=1e-6)
+    model.train(), plain.train()
+    torch.manual_seed(1)
+    a = model(x)["digit_logits"]
+    torch.manual_seed(1)
+    assert torch.equal(a, plain(x)["digit_logits"])  # training: one view, as without --tta
+
+
+def test_tta_needs_the_rule_head():
+    with pytest.raises(SuiteError, match="--tta averages digit distributions: it needs --model siamese --head rule"):
+        MnistConfig(tta=1)
