@@ -1,5 +1,6 @@
 """MNIST in torchvision's layout (<data-dir>/MNIST/raw), checked, pooled to 14×14 and drawn into pairs."""
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +138,15 @@ def shift_digits(x: torch.Tensor, most: int, generator: torch.Generator) -> torc
     cols = (offsets[:, 1, None] + torch.arange(w, device=x.device))[:, None, :]  # N×1×w
     picked = padded[torch.arange(len(flat), device=x.device)[:, None, None], rows, cols]
     return picked.view(*lead, h, w)
+
+
+def rotate_digits(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """Turn every digit image of x (…×H×W) about its centre by its own random angle in ±degrees (bilinear;
+    uncovered corners take the border value, the background)."""
+    *lead, h, w = x.shape
+    flat = x.reshape(-1, 1, h, w)
+    angle = (torch.rand(len(flat), generator=generator, device=x.device) * 2 - 1) * math.radians(degrees)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # N×2×3
+    grid = F.affine_grid(theta.to(x.dtype), list(flat.shape), align_corners=False)
+    return F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False).view(*lead, h, w)

@@ -20,3 +20,31 @@ SWEEPS.register(
     "Report 004 Table II: the Siamese net, weight sharing × auxiliary loss (reported 68.06 / 85.00 / 92.21 / "
     "93.76 %).",
     SweepPreset({"model": "siamese"}, axes={"aux_loss": [False, True], "w_sharing": [False, True]}))
+
+
+def _cumulative(steps: list[dict]) -> list[dict]:
+    """Cells that each add one step's options to all the steps before it."""
+    cells, current = [], {}
+    for step in steps:
+        current = current | step
+        cells.append(dict(current))
+    return cells
+
+
+# Report 004's best setting, then one ingredient more per cell up to `--preset best` (tasks/mnist_pairs/task.py);
+# `suite compare IDS --versus previous` gives each step's gain (README, "Beyond the reports").
+ABLATION_STEPS = [
+    {},                                                   # report 004: weight sharing + auxiliary loss
+    {"head": "rule"},                                     # P(first ≤ second) from the digit distributions
+    {"extra_pairs": 10000, "batch_size": 100},            # the same 2000 images paired anew (batch ×4 to keep steps)
+    {"epochs": 30, "schedule": "cosine"},                 # a longer, annealed schedule
+    {"shift": 1},                                         # translation augmentation
+    {"branch": "deep"},                                   # a deeper branch
+    {"tta": 1},                                           # test-time translations
+]
+SWEEPS.register(
+    "mnist-ablation",
+    "From report 004's weight sharing + auxiliary loss to --preset best, one ingredient more per cell: rule head, "
+    "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift augmentation, deep branch, "
+    "test-time translations.",
+    SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=_cumulative(ABLATION_STEPS)))

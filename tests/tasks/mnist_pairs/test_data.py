@@ -3,7 +3,7 @@ import torch
 
 from suite.errors import SuiteError
 from suite.seeding import RoundSeeds
-from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir, shift_digits
+from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir, rotate_digits, shift_digits
 from tasks.mnist_pairs.task import TASK, MnistConfig
 
 
@@ -121,3 +121,23 @@ def test_shift_applies_only_in_training(fake_mnist):
     assert TASK.transform(MnistConfig(shift=1), x, None) is x
     assert TASK.transform(MnistConfig(), x, torch.Generator()) is x
     assert not torch.equal(TASK.transform(MnistConfig(shift=1), x, torch.Generator().manual_seed(0)), x)
+
+
+def test_rotation_turns_digits_by_at_most_the_given_angle():
+    x = torch.full((200, 2, 14, 14), -0.5)
+    x[..., 1:13, 6:8] = 2.0  # a vertical bar through the centre
+    turned = rotate_digits(x, 30.0, torch.Generator().manual_seed(0))
+    assert turned.shape == x.shape
+    assert torch.allclose(rotate_digits(x, 0.0, torch.Generator()), x, atol=1e-5)
+    assert turned.min() >= -0.5 - 1e-5 and turned.max() <= 2.0 + 1e-5  # bilinear: no new extremes
+    assert torch.allclose(turned[..., 6:8, 6:8], x[..., 6:8, 6:8], atol=0.6)  # the centre stays
+    moved = (turned - x).abs().flatten(2).sum(-1)
+    assert (moved > 1).float().mean() > 0.9  # nearly every image actually turned
+    steep = rotate_digits(x, 45.0, torch.Generator().manual_seed(0))
+    assert (steep - x).abs().sum() > (turned - x).abs().sum()
+
+
+def test_rotation_applies_only_in_training():
+    x = torch.randn(4, 2, 14, 14)
+    assert TASK.transform(MnistConfig(rotate=10), x, None) is x
+    assert not torch.equal(TASK.transform(MnistConfig(rotate=10), x, torch.Generator().manual_seed(0)), x)
