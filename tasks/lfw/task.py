@@ -89,7 +89,9 @@ class Lfw(Task):
     def prepare_data(self, config: LfwConfig, data_dir: Path, download: bool) -> str:
         prepared = self.prepare(config, data_dir, download)
         how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
-        return (f"lfw: {len(prepared.images)} images of the {config.protocol} pairs ({prepared.layout}, crop "
+        whose = (f"the {config.protocol} pairs and all images of their training people"
+                 if config.training == "unrestricted" else f"the {config.protocol} pairs")
+        return (f"lfw: {len(prepared.images)} images of {whose} ({prepared.layout}, crop "
                 f"{config.crop}, {config.channels}×{config.size}×{config.size}) {how} in {prepared.seconds:.1f} s; "
                 f"cache: {prepared.cache_path}")
 

@@ -39,12 +39,13 @@ ABLATION_STEPS = [
     {"extra_pairs": 10000, "batch_size": 100},            # the same 2000 images paired anew (batch ×4 to keep steps)
     {"epochs": 30, "schedule": "cosine"},                 # a longer, annealed schedule
     {"shift": 1},                                         # translation augmentation
+    {"rotate": 10.0},                                     # rotation augmentation
     {"branch": "deep"},                                   # a deeper branch
     {"tta": 1},                                           # test-time translations
 ]
 SWEEPS.register(
     "mnist-ablation",
     "From report 004's weight sharing + auxiliary loss to --preset best, one ingredient more per cell: rule head, "
-    "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift augmentation, deep branch, "
-    "test-time translations.",
+    "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift and rotation "
+    "augmentation, deep branch, test-time translations.",
     SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=_cumulative(ABLATION_STEPS)))

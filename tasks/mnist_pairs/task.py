@@ -84,7 +84,8 @@ PRESETS.register("siamese-ws-aux", "Siamese with weight sharing and aux loss (re
 # The last cell of the mnist-ablation sweep (tasks/mnist_pairs/sweeps.py): same data budget as the report (1000
 # training pairs, i.e. 2000 labelled images, per round), no outside data.
 PRESETS.register("best", "Strongest recipe found: weight sharing + aux loss, deep branch, rule head, 10000 extra "
-                 "pairs of the same images, shift augmentation, 30 epochs cosine, batch 100, test-time translations.",
+                 "pairs of the same images, shift and rotation augmentation, 30 epochs cosine, batch 100, test-time "
+                 "translations.",
                  {"model": "siamese", "w_sharing": True, "aux_loss": True} | dict(_best_steps()))
 
 
