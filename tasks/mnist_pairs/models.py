@@ -1,4 +1,5 @@
-"""The two architectures of report 004: a fully connected baseline and a two-branch convolutional net."""
+"""Report 004's two architectures (a fully connected baseline, a two-branch convolutional net) and the options
+beyond it: a deeper branch, a parameter-free comparison rule, test-time translations."""
 
 import torch
 import torch.nn.functional as F
