@@ -48,7 +48,8 @@ def test_bad_grids_are_refused(items, message):
 
 
 def test_every_cell_is_validated_before_anything_runs_and_a_bad_cell_is_named():
-    with pytest.raises(SuiteError, match="grid cell model=baseline aux_loss=true: --w-sharing and --aux-loss"):
+    with pytest.raises(SuiteError, match="grid cell model=baseline aux_loss=true: --w-sharing, --aux-loss, "
+                                         "--branch and --head apply"):
         sweep.make_cells(TASK, {}, sweep.product({"model": ["siamese", "baseline"], "aux_loss": [True]}))
     with pytest.raises(SuiteError, match="grid cell lr=-1: lr: must be > 0"):
         sweep.make_cells(TASK, {}, [{"lr": 1e-3}, {"lr": -1.0}])
@@ -61,7 +62,7 @@ def test_presets_of_the_reports_build_every_cell():
 
     sizes = {name: len(sweep.make_cells(task, entry.value.fixed, entry.value.cell_values()))
              for task in (TASK, LFW) for name, entry in task.sweeps.items()}
-    assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "lfw-lr-dropout-batch-l2": 54,
+    assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "mnist-ablation": 8, "lfw-lr-dropout-batch-l2": 54,
                      "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8}
 
 
@@ -215,3 +216,11 @@ def test_report_of_a_sweep_ranks_its_cells_and_draws_heatmap_and_marginals(tmp_p
     assert "lr = 0.001, 0.01; w_sharing = True, False" in listing.output
     mixed = runner.invoke(app, ["report", "--sweep", "1", "--task", "mnist", "--store", str(store.path)])
     assert mixed.exit_code != 0 and "--sweep chooses the experiments itself" in str(mixed.exception)
+
+
+def test_the_mnist_ablation_adds_one_step_per_cell_and_ends_at_the_best_preset():
+    cells = TASK.sweeps.get("mnist-ablation").value.cell_values()
+    for before, after in zip(cells, cells[1:], strict=False):
+        assert before.items() <= after.items() and len(after) > len(before)
+    fixed = TASK.sweeps.get("mnist-ablation").value.fixed
+    assert fixed | cells[-1] == TASK.presets.get("best").value
