@@ -13,7 +13,7 @@ from rich.table import Table
 
 from suite import registry, report, sweep
 from suite.compare import VERSUS, comparison_table
-from suite.config import BaseConfig, build_config, config_dict, field_types, non_defaults, ordered_fields
+from suite.config import BaseConfig, build_config, config_dict, field_types, flag, non_defaults, ordered_fields
 from suite.datadir import resolve_data_dir
 from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
@@ -101,10 +101,6 @@ def summary_json(experiment: dict[str, Any], rounds) -> dict[str, Any]:
                         for m, row in stats.iterrows()}}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _config_parameters(task: registry.Task, only: tuple[str, ...] | None = None) -> list[inspect.Parameter]:
     """One CLI option per config field (or per field in `only`); None means 'not given', so presets can fill it.
 
@@ -121,8 +117,8 @@ def _config_parameters(task: registry.Task, only: tuple[str, ...] | None = None)
         helptext = f.metadata.get("help", "")
         if f.metadata.get("choices"):
             helptext += f" (one of: {', '.join(map(str, f.metadata['choices']))})"
-        flag = _flag(f.name)
-        decls = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
+        name = flag(f.name)
+        decls = (f"{name}/--no-{name[2:]}",) if kind is bool else (name,)
         option = typer.Option(None, *decls, help=helptext, show_default=str(f.default),
                               rich_help_panel="Training" if f.name in shared else "Experiment")
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
@@ -152,7 +148,7 @@ def _check_counts(opts: dict[str, Any]) -> None:
     opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
     for name in ("rounds", "parallel_rounds", "workers"):
         if opts[name] is not None and opts[name] < 1:
-            raise SuiteError(f"{_flag(name)}: must be >= 1, got {opts[name]}")
+            raise SuiteError(f"{flag(name)}: must be >= 1, got {opts[name]}")
 
 
 def _run(task: registry.Task, options: dict[str, Any]) -> None:

@@ -153,8 +153,8 @@ def comparison_table(samples: list[Sample], reference_id: int, metric: str,
         row: dict = {"experiment": sample.experiment_id, "label": sample.label, "command": sample.command,
                      **describe(sample.array)}
         if index:
-            row |= compare(ordered[index - 1] if versus == "previous" else ordered[0], sample, metric)
-            row["versus"] = ordered[index - 1].experiment_id if versus == "previous" else ordered[0].experiment_id
+            against = ordered[index - 1] if versus == "previous" else ordered[0]
+            row |= compare(against, sample, metric) | {"versus": against.experiment_id}
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_t", "p_rank"):

@@ -150,18 +150,23 @@ def non_defaults(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
             if f.name in values and values[f.name] != getattr(defaults, f.name)}
 
 
+def flag(name: str) -> str:
+    """A config field's command-line option: --w-sharing for w_sharing."""
+    return "--" + name.replace("_", "-")
+
+
 def command_line(task: str, cls: type, values: Mapping[str, Any], rounds: int | None = None,
                  seed: int | None = None) -> str:
     """The `suite run` command that reproduces an experiment: its task and the options that differ from the
     defaults (booleans as --flag / --no-flag), then --rounds and --seed (0, the default, left out)."""
     parts = ["suite", "run", task]
     for name, value in non_defaults(cls, values).items():
-        flag = "--" + name.replace("_", "-")
+        option = flag(name)
         if isinstance(value, bool):
-            parts.append(flag if value else f"--no-{flag[2:]}")
+            parts.append(option if value else f"--no-{option[2:]}")
         else:
             text = str(value)
-            parts += [flag, text if text and all(c.isalnum() or c in ".,-_" for c in text) else json.dumps(text)]
+            parts += [option, text if text and all(c.isalnum() or c in ".,-_" for c in text) else json.dumps(text)]
     if rounds is not None:
         parts += ["--rounds", str(rounds)]
     if seed:

@@ -40,9 +40,9 @@ def comparison_display(table: pd.DataFrame, metric: str, commands: bool = False)
     """The comparison table (suite.compare.comparison_table) as strings, one column per quantity people read;
     with `commands`, last the command that reproduces each row."""
     rows = []
+    first = "start" if table.attrs.get("versus") == "previous" else "reference"
     for index, row in enumerate(table.to_dict("records")):
         compared = "difference" in row and row["difference"] == row["difference"]
-        first = "start" if table.attrs.get("versus") == "previous" else "reference"
         diff = (f"{'+' if row['difference'] >= 0 else ''}{fmt(metric, row['difference'])} "
                 f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}") if compared else (
             first if index == 0 else "–")
