@@ -41,6 +41,15 @@ class SweepPreset:
         return self.cells if self.cells is not None else product(self.axes or {})
 
 
+def cumulative(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ablation cells: each adds one step's options to all the steps before it (a later step may override)."""
+    cells, current = [], {}
+    for step in steps:
+        current = current | step
+        cells.append(dict(current))
+    return cells
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
     values: dict[str, Any]  # the swept fields of this cell

@@ -39,6 +39,9 @@ PAPER_BIAS_MEAN = 0.5
 PAPER_BIAS_STD = 1e-2
 
 
+INITIAL_SCALE = 10.0  # metric: the head's starting weight on the cosine (or on each |h1 − h2|, (h1 − h2)² feature)
+
+
 def output_side(size: int, stride: int) -> int:
     """Side of the last conv block's feature map for a size×size input; 0 when the input is too small."""
     side = size
@@ -84,12 +87,7 @@ def conv_block(c_in: int, c_out: int, kernel: int, stride: int, pooled: bool, ba
 
 
 class Siamese(nn.Module):
-    """Shared branch (conv blocks → flatten → FC → sigmoid) on both images, then the distance head.
-
-    l1: |h1 − h2| → Linear(units, 1) (the paper's weighted L1); l2: (h1 − h2)² → Linear(units, 1);
-    cosine: cos(h1, h2) → Linear(1, 1), a learned scale and bias. Outputs per pair: "logits" (sigmoid = P(same
-    person)) and "distance" (L1 sum, L2 norm or 1 − cosine; non-negative, for the contrastive loss).
-    """
+    """Shared branch (conv blocks → flatten → FC → sigmoid) on both images, then the pair head (PairHead)."""
 
     def __init__(self, name: str, config: LfwConfig, filters: list[int], units: int) -> None:
         super().__init__()
@@ -105,15 +103,29 @@ class Siamese(nn.Module):
             c_in = c_out
         self.convs = nn.Sequential(*blocks)
         self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, units), nn.Sigmoid())
-        self.distance = config.distance
-        self.head = nn.Linear(1 if config.distance == "cosine" else units, 1)
+        self.compare = PairHead(config.distance, units)
         init_weights(self, config.init)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         n = x.shape[0]
         # N×2×C×H×W → 2N×C×H×W (a view): both images in one batched pass, and BN sees them together.
         h = self.embedding(self.convs(x.flatten(0, 1))).view(n, 2, -1)
-        h1, h2 = h[:, 0], h[:, 1]
+        return self.compare(h[:, 0], h[:, 1])
+
+
+class PairHead(nn.Module):
+    """Two embeddings → "logits" (sigmoid = P(same person)) and "distance" (non-negative, for the contrastive loss).
+
+    l1: |h1 − h2| → Linear(units, 1) (the paper's weighted L1), distance the L1 sum; l2: (h1 − h2)² →
+    Linear(units, 1), distance the L2 norm; cosine: cos(h1, h2) → Linear(1, 1), a learned scale and bias,
+    distance 1 − cosine."""
+
+    def __init__(self, distance: str, units: int) -> None:
+        super().__init__()
+        self.distance = distance
+        self.head = nn.Linear(1 if distance == "cosine" else units, 1)
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.distance == "cosine":
             similarity = F.cosine_similarity(h1, h2, dim=1)
             features, distance = similarity.unsqueeze(1), 1 - similarity
@@ -124,6 +136,33 @@ class Siamese(nn.Module):
             features = (h1 - h2).abs()
             distance = features.sum(1)
         return {"logits": self.head(features).squeeze(1), "distance": distance}
+
+
+class Metric(nn.Module):
+    """Cosine similarity metric learning (Nguyen & Bai 2010) as a Siamese net on whitened LBP descriptors.
+
+    Both images go through the same linear map A = I + Δ (Δ starts at 0, so training starts from plain whitened
+    PCA, and weight decay pulls A back towards it, as CSML's ‖A − A₀‖² does), then the pair head. Input N×2×V×k:
+    V views per image (1, or 2 with --tta flip: the image and its mirror, whose embeddings are averaged).
+    """
+
+    def __init__(self, config: LfwConfig) -> None:
+        super().__init__()
+        self.units = config.fc_units or config.pca_dims
+        self.delta = nn.Linear(config.pca_dims, self.units, bias=False)
+        nn.init.zeros_(self.delta.weight)
+        self.compare = PairHead(config.distance, self.units)
+        # A positive start, so that more similar means more likely the same person: a head free to start negative
+        # can fit the training pairs just as well with Δ turned the other way, and then fails on new people.
+        nn.init.constant_(self.compare.head.weight, INITIAL_SCALE)
+        nn.init.zeros_(self.compare.head.bias)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # float32 whatever --precision says: a tiny model, and bf16's 3 digits blur the cosines it thresholds
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            h = (x[..., :self.units] + self.delta(x)).mean(2)
+            return self.compare(h[:, 0], h[:, 1])
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
@@ -171,3 +210,10 @@ def small(config: LfwConfig) -> nn.Module:
     Linear(1152, 32) → sigmoid and Linear(32, 1). The report trained it with batch norm after each pool
     (after the ReLU in the last block) and dropout 0.7 in every block: --batch-norm after-pool --dropout 0.7."""
     return Siamese("small", config, _filters(config, SMALL_FILTERS, "small"), config.fc_units or SMALL_UNITS)
+
+
+@MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
+                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the distance head; "
+                 "40,002 parameters at --pca-dims 200.")
+def metric(config: LfwConfig) -> nn.Module:
+    return Metric(config)

@@ -105,3 +105,27 @@ PRESETS.register(
      "affine": 0.1, "brightness": 0.1, "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 200,
      "patience": 30},
 )
+
+# Beyond the reports: report 001's best configuration (`narrow-best`), then one ingredient more per step; the last
+# step is `best`. The `lfw-ablation` sweep (sweeps.py) runs every step, and `suite compare IDS --versus previous`
+# prints each one's gain (README, "Beyond the reports"). Restricted setting: the DevTrain pairs only, no labels of
+# identity, no outside data beyond LFW-a's alignment.
+ABLATION_STEPS = [
+    {},                                                    # report 001: a CNN on the pixels
+    {"features": "lbp", "model": "metric", "distance": "cosine",  # LBP histograms, whitened PCA, a linear cosine
+     "size": 105, "filters": "", "fc_units": 0},           # metric in place of the CNN (its sizes back to default)
+    {"crop": "inner"},                                     # the eyes-to-mouth box instead of the whole image
+    {"lr": 0.01, "weight_decay": 0.02, "batch_size": 4000,  # CSML's training: full batch, weight decay towards
+     "epochs": 300, "patience": 0, "val_fraction": 0.2},   # the plain PCA, no early stopping, 80 % of the pairs
+    {"tta": "flip"},                                       # test-time: each image averaged with its mirror
+    {"flip": True},                                        # training: a random one of each image and its mirror
+]
+BEST = PRESETS.get("narrow-best").value | {key: value for step in ABLATION_STEPS for key, value in step.items()}
+PRESETS.register(
+    "best",
+    "Strongest recipe found (restricted, no outside data): uniform-LBP histograms of the 150×80 eyes-to-mouth box "
+    "and of its mirror, whitened PCA (200 components) fitted on the round's training images, cosine similarity "
+    "metric learning (I + Δ, full batch, Adam lr 0.01, weight decay 0.02, 300 epochs), flip augmentation and "
+    "flip test-time averaging.",
+    BEST,
+)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from suite.errors import SuiteError
 from suite.registry import Split, Task
-from tasks.lfw import data, unrestricted, verification
+from tasks.lfw import data, lbp, unrestricted, verification
 from tasks.lfw.augment import augment_images
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.models import MODELS
@@ -36,7 +37,7 @@ def lfw_setting(training: str, layout: str) -> str:
 class LfwData:
     layout: str
     root: Path
-    images: torch.Tensor  # uint8 M×C×S×S, preprocessed
+    images: torch.Tensor  # uint8 M×C×S×S, preprocessed; --features lbp: float M×2×D (image, mirror) descriptors
     row: dict[tuple[str, int], int]  # (person, image number) → row of `images`
     pairs: dict[str, list[data.Pair]]  # split ("DevTrain", "DevTest" or "View 2") → its pairs
     folds: list[list[data.Pair]]  # View 2's folds; empty under View 1
@@ -46,10 +47,14 @@ class LfwData:
     seconds: float
 
 
-def _pair_tensors(prepared: LfwData, pairs: list[data.Pair]) -> Split:
-    a = torch.tensor([prepared.row[p.key_a] for p in pairs], dtype=torch.long)
-    b = torch.tensor([prepared.row[p.key_b] for p in pairs], dtype=torch.long)
-    return {"x": torch.stack([prepared.images[a], prepared.images[b]], dim=1),
+def _rows(prepared: LfwData, pairs: list[data.Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.tensor([prepared.row[p.key_a] for p in pairs], dtype=torch.long),
+            torch.tensor([prepared.row[p.key_b] for p in pairs], dtype=torch.long))
+
+
+def _pair_tensors(prepared: LfwData, images: torch.Tensor, pairs: list[data.Pair]) -> Split:
+    a, b = _rows(prepared, pairs)
+    return {"x": torch.stack([images[a], images[b]], dim=1),
             "target": torch.tensor([p.same for p in pairs], dtype=torch.float32)}
 
 
@@ -60,7 +65,7 @@ class Lfw(Task):
     models = MODELS
     presets = PRESETS
     sweeps = SWEEPS
-    data_fields = ("layout", "protocol", "training", "crop", "size", "channels")
+    data_fields = ("layout", "protocol", "training", "features", "crop", "size", "channels", "lbp_cell", "lbp_radius")
     eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
     target_names = ("different people", "same person")
 
@@ -81,9 +86,14 @@ class Lfw(Task):
             by_person = unrestricted.images_by_person(root, data.pair_people(
                 pairs["DevTrain"] if config.protocol == "view1" else pairs["View 2"]))
             keys = sorted(set(keys) | {key for images in by_person.values() for key in images})
-        loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
-                                  data.default_cache_dir())
-        return LfwData(layout, root, loaded.images, loaded.rows, pairs, folds, by_person, loaded.cache_hit,
+        if config.features == "lbp":  # descriptors of whole grayscale images: their region is cut at full size
+            loaded = data.load_images(root, layout, keys, "none", data.IMAGE_SIDE, 1, data.default_cache_dir())
+            images = lbp.describe(loaded.images, config.crop, config.lbp_cell, config.lbp_radius)
+        else:
+            loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
+                                      data.default_cache_dir())
+            images = loaded.images
+        return LfwData(layout, root, images, loaded.rows, pairs, folds, by_person, loaded.cache_hit,
                        loaded.cache_path, time.perf_counter() - start)
 
     def prepare_data(self, config: LfwConfig, data_dir: Path, download: bool) -> str:
@@ -91,9 +101,10 @@ class Lfw(Task):
         how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
         whose = (f"the {config.protocol} pairs and all images of their training people"
                  if config.training == "unrestricted" else f"the {config.protocol} pairs")
-        return (f"lfw: {len(prepared.images)} images of {whose} ({prepared.layout}, crop "
-                f"{config.crop}, {config.channels}×{config.size}×{config.size}) {how} in {prepared.seconds:.1f} s; "
-                f"cache: {prepared.cache_path}")
+        shape = (f"LBP descriptors of {prepared.images.shape[-1]} values, each image and its mirror"
+                 if config.features == "lbp" else f"{config.channels}×{config.size}×{config.size}")
+        return (f"lfw: {len(prepared.images)} images of {whose} ({prepared.layout}, crop {config.crop}, {shape}) "
+                f"{how} in {prepared.seconds:.1f} s; cache: {prepared.cache_path}")
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
         return list(data.dataset_stats(Path(data_dir), config.layout).items())
@@ -127,10 +138,27 @@ class Lfw(Task):
             allowed = data.pair_people(train) - data.pair_people(val) - data.pair_people(test)
             train = unrestricted.draw_pairs({name: prepared.by_person[name] for name in sorted(allowed)},
                                             config.train_pairs, generator)
-        splits = {"train": _pair_tensors(prepared, train), "test": _pair_tensors(prepared, test)}
-        return splits | ({"val": _pair_tensors(prepared, val)} if val else {})
+        images = prepared.images
+        if config.features == "lbp":  # whitened PCA of the training images only: validation and test stay unseen
+            a, b = _rows(prepared, train)
+            rows = torch.unique(torch.cat([a, b]))
+            seed = int(torch.randint(2 ** 62, (), generator=generator))
+            try:
+                mean, projection = lbp.fit_whitening(images[rows].flatten(0, 1), config.pca_dims, seed)
+            except ValueError as exc:
+                raise SuiteError(f"--pca-dims {config.pca_dims}: {exc}") from None
+            images = (images - mean) @ projection
+        splits = {"train": _pair_tensors(prepared, images, train), "test": _pair_tensors(prepared, images, test)}
+        return splits | ({"val": _pair_tensors(prepared, images, val)} if val else {})
 
     def transform(self, config: LfwConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        if config.features == "lbp":  # x: N×2×2×k, each image's and its mirror's whitened descriptors
+            if augment is None:
+                return x if config.tta == "flip" else x[:, :, :1]
+            if not config.flip:
+                return x[:, :, :1]
+            view = torch.randint(2, (*x.shape[:2], 1, 1), generator=augment, device=x.device)
+            return x.gather(2, view.expand(-1, -1, 1, x.shape[-1]))
         images = x.float() / 255  # N×2×C×S×S
         if augment is not None and (config.flip or config.affine or config.brightness):
             flat = augment_images(images.flatten(0, 1), flip=config.flip, affine=config.affine,

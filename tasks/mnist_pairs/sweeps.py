@@ -5,7 +5,7 @@ Report 004 ran 10 rounds of each: the sweep's --rounds default.
 """
 
 from suite.registry import NamedRegistry
-from suite.sweep import SweepPreset
+from suite.sweep import SweepPreset, cumulative
 
 SWEEPS = NamedRegistry("sweep preset")
 SWEEPS.register(
@@ -20,15 +20,6 @@ SWEEPS.register(
     "Report 004 Table II: the Siamese net, weight sharing × auxiliary loss (reported 68.06 / 85.00 / 92.21 / "
     "93.76 %).",
     SweepPreset({"model": "siamese"}, axes={"aux_loss": [False, True], "w_sharing": [False, True]}))
-
-
-def _cumulative(steps: list[dict]) -> list[dict]:
-    """Cells that each add one step's options to all the steps before it."""
-    cells, current = [], {}
-    for step in steps:
-        current = current | step
-        cells.append(dict(current))
-    return cells
 
 
 # Report 004's best setting, then one ingredient more per cell up to `--preset best` (tasks/mnist_pairs/task.py);
@@ -48,4 +39,4 @@ SWEEPS.register(
     "From report 004's weight sharing + auxiliary loss to --preset best, one ingredient more per cell: rule head, "
     "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift and rotation "
     "augmentation, deep branch, test-time translations.",
-    SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=_cumulative(ABLATION_STEPS)))
+    SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=cumulative(ABLATION_STEPS)))

@@ -63,7 +63,7 @@ def test_presets_of_the_reports_build_every_cell():
     sizes = {name: len(sweep.make_cells(task, entry.value.fixed, entry.value.cell_values()))
              for task in (TASK, LFW) for name, entry in task.sweeps.items()}
     assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "mnist-ablation": 8, "lfw-lr-dropout-batch-l2": 54,
-                     "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8}
+                     "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8, "lfw-ablation": 6}
 
 
 def test_cells_are_experiments_and_a_longer_sweep_reuses_finished_rounds(tmp_path, fake_mnist):
@@ -224,3 +224,15 @@ def test_the_mnist_ablation_adds_one_step_per_cell_and_ends_at_the_best_preset()
         assert before.items() <= after.items() and len(after) > len(before)
     fixed = TASK.sweeps.get("mnist-ablation").value.fixed
     assert fixed | cells[-1] == TASK.presets.get("best").value
+
+
+def test_the_lfw_ablation_goes_from_report_001_to_the_best_preset_one_step_at_a_time():
+    from tasks.lfw.task import TASK as LFW
+
+    ablation = LFW.sweeps.get("lfw-ablation").value
+    cells = ablation.cell_values()
+    assert ablation.fixed | cells[0] == LFW.presets.get("narrow-best").value
+    assert ablation.fixed | cells[-1] == LFW.presets.get("best").value
+    assert all(before != after for before, after in zip(cells, cells[1:], strict=False))
+    for cell in sweep.make_cells(LFW, ablation.fixed, cells):  # every step is a valid configuration
+        cell.config.check()
