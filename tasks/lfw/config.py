@@ -92,6 +92,8 @@ class LfwConfig(BaseConfig):
         if changed:
             other = "lbp" if self.features == "pixels" else "pixels"
             raise SuiteError(f"{flag(changed[0])} applies to --features {other}, not {self.features}")
+        if self.model == "metric" and self.distance != "cosine":
+            raise SuiteError(f"--model metric learns a cosine metric: it takes --distance cosine, not {self.distance}")
         if self.model == "metric" and self.fc_units > self.pca_dims:
             raise SuiteError(f"--fc-units {self.fc_units}: --model metric maps the {self.pca_dims} components "
                              "(--pca-dims) to at most as many units")

@@ -39,7 +39,7 @@ PAPER_BIAS_MEAN = 0.5
 PAPER_BIAS_STD = 1e-2
 
 
-INITIAL_SCALE = 10.0  # metric: the head's starting weight on the cosine (or on each |h1 − h2|, (h1 − h2)² feature)
+INITIAL_SCALE = 10.0  # metric: the head's starting weight on the cosine
 
 
 def output_side(size: int, stride: int) -> int:
@@ -142,7 +142,7 @@ class Metric(nn.Module):
     """Cosine similarity metric learning (Nguyen & Bai 2010) as a Siamese net on whitened LBP descriptors.
 
     Both images go through the same linear map A = I + Δ (Δ starts at 0, so training starts from plain whitened
-    PCA, and weight decay pulls A back towards it, as CSML's ‖A − A₀‖² does), then the pair head. Input N×2×V×k:
+    PCA, and weight decay pulls A back towards it, as CSML's ‖A − A₀‖² does), then the cosine head. Input N×2×V×k:
     V views per image (1, or 2 with --tta flip: the image and its mirror, whose embeddings are averaged).
     """
 
@@ -151,7 +151,7 @@ class Metric(nn.Module):
         self.units = config.fc_units or config.pca_dims
         self.delta = nn.Linear(config.pca_dims, self.units, bias=False)
         nn.init.zeros_(self.delta.weight)
-        self.compare = PairHead(config.distance, self.units)
+        self.compare = PairHead("cosine", self.units)  # config.check() refuses any other --distance
         # A positive start, so that more similar means more likely the same person: a head free to start negative
         # can fit the training pairs just as well with Δ turned the other way, and then fails on new people.
         nn.init.constant_(self.compare.head.weight, INITIAL_SCALE)
@@ -213,7 +213,7 @@ def small(config: LfwConfig) -> nn.Module:
 
 
 @MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
-                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the distance head; "
-                 "40,002 parameters at --pca-dims 200.")
+                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the cosine head (--distance "
+                 "cosine); 40,002 parameters at --pca-dims 200.")
 def metric(config: LfwConfig) -> nn.Module:
     return Metric(config)

@@ -17,7 +17,7 @@ from tasks.lfw.task import TASK
 from tests.cli_helpers import suite_here
 
 CPU = torch.device("cpu")
-LBP = {"features": "lbp", "model": "metric"}
+LBP = {"features": "lbp", "model": "metric", "distance": "cosine"}
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +89,7 @@ def test_whitening_gives_unit_variance_and_is_reproducible():
 
 
 def test_metric_starts_as_the_cosine_of_whitened_descriptors():
-    config = LfwConfig(**LBP, distance="cosine", pca_dims=6, fc_units=4)
+    config = LfwConfig(**LBP, pca_dims=6, fc_units=4)
     model = metric(config)
     x = torch.randn(5, 2, 1, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the model computes in float32 whatever autocast says
@@ -99,7 +99,7 @@ def test_metric_starts_as_the_cosine_of_whitened_descriptors():
     assert torch.allclose(outputs["logits"], INITIAL_SCALE * cosine, atol=1e-5)
     views = model(torch.randn(5, 2, 2, 6))  # two views per image (--tta flip): their embeddings are averaged
     assert views["logits"].shape == (5,)
-    assert sum(p.numel() for p in metric(LfwConfig(**LBP, distance="cosine")).parameters()) == 200 * 200 + 2
+    assert sum(p.numel() for p in metric(LfwConfig(**LBP)).parameters()) == 200 * 200 + 2
 
 
 @pytest.mark.parametrize("options,message", [
@@ -111,6 +111,7 @@ def test_metric_starts_as_the_cosine_of_whitened_descriptors():
     ({"tta": "flip"}, "--tta applies to --features lbp"),
     ({"pca_dims": 50}, "--pca-dims applies to --features lbp"),
     ({**LBP, "fc_units": 300}, "--fc-units 300: --model metric maps the 200 components"),
+    ({**LBP, "distance": "l1"}, "--model metric learns a cosine metric: it takes --distance cosine, not l1"),
 ])
 def test_options_of_the_other_input_kind_are_refused(options, message):
     with pytest.raises(SuiteError, match=message):
@@ -144,7 +145,7 @@ def test_transform_picks_views():
 
 def test_lbp_run_end_to_end_on_a_synthetic_tree(tmp_path, textured_tree):
     config = LfwConfig(**LBP, crop="face", lbp_cell=25, pca_dims=4, val_fraction=0.0, epochs=3, flip=True,
-                       tta="flip", distance="cosine")
+                       tta="flip")
     outcome = run_experiment(TASK, config, rounds=2, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
                              data_dir=textured_tree)
     assert len(outcome.rounds) == 2 and outcome.rounds["test_accuracy"].between(0, 1).all()
