@@ -52,7 +52,6 @@ _ABLATED = {key for step in ABLATION_STEPS for key in step}
 SWEEPS.register(
     "lfw-ablation",
     "From report 001's best CNN (narrow-best) to --preset best, one ingredient more per cell: LBP front end with "
-    "a linear cosine metric, eyes-to-mouth crop, CSML's full-batch training, flip test-time averaging, flip "
-    "augmentation.",
+    "a linear cosine metric, eyes-to-mouth crop, CSML's full-batch training, flip test-time averaging.",
     SweepPreset({k: v for k, v in _NARROW_BEST.items() if k not in _ABLATED},
                 cells=cumulative([{k: v for k, v in _NARROW_BEST.items() if k in _ABLATED}, *ABLATION_STEPS[1:]])))
