@@ -30,8 +30,9 @@ def suite_here(*args: str, cwd: Path, data_dir: Path | None = None,
     directory and captured output; any exception other than its exit would fail the test with a traceback."""
     stdout, stderr = io.StringIO(), io.StringIO()
     saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    environment = _environment(data_dir, env)  # read before clearing: it starts from the current environment
     os.environ.clear()
-    os.environ.update(_environment(data_dir, env))
+    os.environ.update(environment)
     os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):

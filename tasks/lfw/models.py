@@ -91,6 +91,8 @@ class Siamese(nn.Module):
 
     def __init__(self, name: str, config: LfwConfig, filters: list[int], units: int) -> None:
         super().__init__()
+        if config.features != "pixels":
+            raise SuiteError(f"--model {name} reads pixels: --features {config.features} needs --model metric")
         side = output_side(config.size, config.stride)
         if side < 1:
             raise SuiteError(f"--size {config.size} is too small for model {name} with --stride "

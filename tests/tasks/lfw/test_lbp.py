@@ -103,8 +103,7 @@ def test_metric_starts_as_the_cosine_of_whitened_descriptors():
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"model": "metric"}, "--model metric learns on --features lbp"),
-    ({"features": "lbp"}, "--model metric learns on --features lbp"),
+    ({"model": "metric"}, "--model metric learns on --features lbp descriptors, not pixels"),
     ({"crop": "inner"}, "--crop inner"),
     ({**LBP, "size": 72}, "--size applies to --features pixels"),
     ({**LBP, "affine": 0.1}, "--affine applies to --features pixels"),
@@ -116,6 +115,13 @@ def test_metric_starts_as_the_cosine_of_whitened_descriptors():
 def test_options_of_the_other_input_kind_are_refused(options, message):
     with pytest.raises(SuiteError, match=message):
         LfwConfig(**options).check()
+
+
+def test_the_cnns_refuse_lbp_descriptors_when_built():
+    config = LfwConfig(features="lbp")  # valid as a data configuration: `suite data prepare lfw --features lbp`
+    config.check()
+    with pytest.raises(SuiteError, match="--model koch reads pixels: --features lbp needs --model metric"):
+        TASK.build_model(config)
 
 
 def test_round_whitens_with_training_images_only(textured_tree):
@@ -156,8 +162,13 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
                         cwd=tmp_path, data_dir=lfw_a_tree)
     assert result.returncode == 2 and not (tmp_path / "r.db").exists()
     assert result.stderr.strip().splitlines() == [
-        "suite: error: --model metric learns on --features lbp descriptors, and those need --model metric "
-        "(got --model metric --features pixels)"]
+        "suite: error: --model metric learns on --features lbp descriptors, not pixels"]
+    prepared = suite_here("data", "prepare", "lfw", "--features", "lbp", "--crop", "inner", "--lbp-cell", "25",
+                          cwd=tmp_path, data_dir=lfw_a_tree)
+    assert prepared.returncode == 0, prepared.stderr
+    said = " ".join(prepared.stdout.split())
+    assert "LBP descriptors of 885 values, each image and its mirror" in said  # 5×3 cells × 59 bins
+    assert str(tmp_path / "cache") in said.replace(" ", "")  # the test's own cache, not the user's
 
 
 def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):

@@ -31,8 +31,8 @@ def koch_default() -> nn.Module:
     return build()  # the only full-size koch built for real: 39M parameters
 
 
-def test_registry_holds_both_models():
-    assert list(MODELS) == ["koch", "small"]
+def test_registry_holds_the_three_models():
+    assert list(MODELS) == ["koch", "small", "metric"]
 
 
 def test_koch_has_report_003s_parameter_count(koch_default):
@@ -41,12 +41,12 @@ def test_koch_has_report_003s_parameter_count(koch_default):
         (1, 64, (10, 10)), (64, 128, (7, 7)), (128, 128, (4, 4)), (128, 256, (4, 4))]
     fc = koch_default.embedding[1]
     assert (fc.in_features, fc.out_features) == (256 * 6 * 6, 4096)
-    assert (koch_default.head.in_features, koch_default.head.out_features) == (4096, 1)
+    assert (koch_default.compare.head.in_features, koch_default.compare.head.out_features) == (4096, 1)
 
 
 def test_koch_twin_matches_report_000s_colour_table():
     model = build(channels=3, init="xavier")
-    assert count(model) - count(model.head) == 38_960_448
+    assert count(model) - count(model.compare.head) == 38_960_448
 
 
 def test_koch_paper_init_statistics(koch_default):
@@ -72,7 +72,7 @@ def test_small_is_report_002s_final_network():
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs(model)] == [
         (1, 32, (10, 10)), (32, 32, (7, 7)), (32, 32, (4, 4)), (32, 32, (4, 4))]
     fc = model.embedding[1]
-    assert (fc.in_features, fc.out_features, model.head.in_features) == (1152, 32, 32)
+    assert (fc.in_features, fc.out_features, model.compare.head.in_features) == (1152, 32, 32)
     assert count(model) == 123_201
     # Report 002's own configuration: BN after each pool (after the ReLU in the last block), dropout 0.7.
     trained = build(model="small", batch_norm="after-pool", dropout=0.7)
@@ -96,7 +96,7 @@ def test_outputs_and_distance_values(distance):
                 "cosine": 1 - F.cosine_similarity(h1, h2, dim=1)}[distance]
     torch.testing.assert_close(out["distance"], expected)
     assert (out["distance"] >= 0).all()
-    assert model.head.in_features == (1 if distance == "cosine" else 32)
+    assert model.compare.head.in_features == (1 if distance == "cosine" else 32)
 
 
 @pytest.mark.parametrize("distance", ["l1", "l2", "cosine"])
