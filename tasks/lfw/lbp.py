@@ -103,8 +103,8 @@ def fit_whitening(features: torch.Tensor, dims: int, seed: int) -> tuple[torch.T
     Randomized SVD (torch.pca_lowrank, Halko et al.): 2 s for 7000×5782 where a full SVD takes 40 s; its random
     start comes from `seed`, so a round's projection is reproducible."""
     if dims > min(features.shape):
-        raise ValueError(f"{dims} components need at least {dims} training images and descriptor values, "
-                         f"got {features.shape[0]}×{features.shape[1]}")
+        raise ValueError(f"{dims} components need at least {dims} training descriptors (two per image: it and "
+                         f"its mirror) of at least {dims} values, got {features.shape[0]} of {features.shape[1]}")
     mean = features.mean(0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

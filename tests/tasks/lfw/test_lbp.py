@@ -82,7 +82,7 @@ def test_whitening_gives_unit_variance_and_is_reproducible():
     assert torch.allclose(torch.cov(projected.T), torch.eye(10), atol=1e-3)
     again = lbp.fit_whitening(features, 10, seed=7)
     assert torch.equal(again[1], projection)
-    with pytest.raises(ValueError, match="11 components need at least 11 training images"):
+    with pytest.raises(ValueError, match="11 components need at least 11 training descriptors"):
         lbp.fit_whitening(features[:10], 11, seed=7)
     with pytest.raises(ValueError, match="vary along fewer than 4 directions"):  # rank 3: no 4th to whiten
         lbp.fit_whitening(torch.randn(50, 3, generator=generator) @ mixing[:3], 4, seed=7)
@@ -135,7 +135,8 @@ def test_round_whitens_with_training_images_only(textured_tree):
     distinct = torch.unique(train.flatten(0, 2), dim=0)
     assert len(distinct) == 2 * 7 and torch.allclose(distinct.mean(0), torch.zeros(4), atol=1e-4)
     too_many = LfwConfig(**LBP, crop="face", lbp_cell=25, pca_dims=40, val_fraction=0.0)
-    with pytest.raises(SuiteError, match="--pca-dims 40: 40 components need at least 40 training images"):
+    with pytest.raises(SuiteError, match="--pca-dims 40: 40 components need at least 40 training descriptors "
+                                         r".* got 14 of 944"):
         TASK.round_data(prepared, too_many, RoundSeeds(0, 0).generator("data"), 0)
 
 
