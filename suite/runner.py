@@ -163,6 +163,10 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     # Data first: a missing or corrupt file must fail before anything is written to the store.
     if prepared is None:
         prepared = task.prepare(config, data_dir, download)
+    # The model next: a configuration its builder refuses (an input too small for the net, descriptors given to a
+    # CNN) fails before the experiment is recorded. fork_rng: the rounds' own seeds decide every initialisation.
+    with torch.random.fork_rng(devices=[]):
+        task.build_model(config)
     experiment_id = open_experiment(task, config, prepared, store, device)
     if fresh:
         store.delete_rounds(experiment_id, seed)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from suite.store import Store
 from tests.cli_helpers import suite
 
 
@@ -38,6 +39,7 @@ def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
     result = suite("run", "lfw", "--size", "40", "--rounds", "1", "--store", str(tmp_path / "r.db"),
                    cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2 and "too small" in result.stderr and "Traceback" not in result.stderr
+    assert Store(tmp_path / "r.db").experiments().empty  # the model is built before the experiment is recorded
 
 
 def test_report_draws_face_pair_galleries_and_images_per_person(tmp_path, lfw_a_tree):

@@ -164,6 +164,11 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
     assert result.returncode == 2 and not (tmp_path / "r.db").exists()
     assert result.stderr.strip().splitlines() == [
         "suite: error: --model metric learns on --features lbp descriptors, not pixels"]
+    cnn = suite_here("run", "lfw", "--features", "lbp", "--model", "small", "--rounds", "1", "--store",
+                     str(tmp_path / "cnn.db"), cwd=tmp_path, data_dir=lfw_a_tree)
+    assert cnn.returncode == 2 and cnn.stderr.strip().splitlines() == [
+        "suite: error: --model small reads pixels: --features lbp needs --model metric"]
+    assert Store(tmp_path / "cnn.db").experiments().empty  # refused before the experiment was recorded
     prepared = suite_here("data", "prepare", "lfw", "--features", "lbp", "--crop", "inner", "--lbp-cell", "25",
                           cwd=tmp_path, data_dir=lfw_a_tree)
     assert prepared.returncode == 0, prepared.stderr
