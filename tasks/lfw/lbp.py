@@ -79,9 +79,9 @@ def cell_histograms(codes: torch.Tensor, cell: int) -> torch.Tensor:
 
 
 def descriptor_size(region: str, cell: int, radius: int) -> int:
-    rows, columns = REGIONS[region]
-    side = lambda s: (s.stop - s.start - 2 * radius) // cell  # noqa: E731
-    return side(rows) * side(columns) * BINS
+    """Values per descriptor: the whole cells of the region less `radius` at each border, × BINS."""
+    rows, columns = ((side.stop - side.start - 2 * radius) // cell for side in REGIONS[region])
+    return rows * columns * BINS
 
 
 def describe(images: torch.Tensor, region: str, cell: int, radius: int) -> torch.Tensor:
