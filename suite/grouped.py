@@ -24,10 +24,28 @@ def grouped(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 0, 2, 3, 4).reshape(b, k * c, h, w).contiguous(memory_format=torch.channels_last)
 
 
+class _Rounds(torch.autograd.Function):
+    """B×K·C×H×W → K×B×C·H·W, whose gradient goes back channels-last like its input: autograd's own reshape
+    backward hands the layer before (average pooling, on the MNIST net) a contiguous gradient, and
+    avg_pool2d_backward's kernel for a channels-last input with a contiguous gradient is 5× slower on a CPU."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, k: int) -> torch.Tensor:
+        b, kc, h, w = x.shape
+        ctx.shape = x.shape
+        return x.reshape(b, k, kc // k, h, w).transpose(0, 1).reshape(k, b, -1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        b, kc, h, w = ctx.shape
+        k = grad.shape[0]
+        grad = grad.reshape(k, b, kc // k, h, w).transpose(0, 1).reshape(b, kc, h, w)
+        return grad.contiguous(memory_format=torch.channels_last), None
+
+
 def rounds(x: torch.Tensor, k: int) -> torch.Tensor:
     """B×K·C×H×W → K×B×C·H·W: each round's features flattened in nn.Flatten's (C, H, W) order."""
-    b, kc, h, w = x.shape
-    return x.reshape(b, k, kc // k, h, w).transpose(0, 1).reshape(k, b, -1)
+    return _Rounds.apply(x, k)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: nn.Conv2d) -> torch.Tensor:
@@ -44,48 +62,80 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """F.dropout's result, with its mask drawn by torch.rand: on a CPU, bernoulli_ draws one number at a time
-    (2.6× slower for the MNIST net's masks)."""
+    """F.dropout's result, its mask drawn as 16-bit integers, four from each 64-bit draw of torch.randint: on a CPU,
+    torch's generator fills one number at a time, and this takes a quarter of torch.rand's draws (mask for the
+    MNIST net's conv features: 0.13 ms instead of 0.5 ms; bernoulli_ is slower still). An input is dropped with
+    probability q = round(65536·p)/65536 (within 8·10⁻⁶ of p) and the kept ones scaled by 1/(1 − q), so the
+    expectation is exactly x's."""
     if not training or p == 0:
         return x
-    if p == 1:
+    dropped = round(p * 65536)
+    if dropped == 65536:
         return torch.zeros_like(x)
-    return x * (torch.rand_like(x) >= p) / (1 - p)
+    draws = torch.randint(-2**63, 2**63 - 1, ((x.numel() + 3) // 4,), dtype=torch.int64, device=x.device)
+    lanes = draws.view(torch.int16)[:x.numel()].view(x.shape)  # each 16-bit lane uniform on [-32768, 32767]
+    return x * (lanes >= dropped - 32768) / (1 - dropped / 65536)
 
 
-class _SigmoidTanh(torch.autograd.Function):
-    """tanh(x) = 2σ(2x) − 1 (within 2e-7 of torch.tanh): on a CPU, torch.tanh (SLEEF's 1-ulp kernel) is 3–6×
-    slower than sigmoid and was 40 % of the MNIST Siamese net's stacked step on an AVX-512 CPU."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
+# tanh on a CPU: torch.tanh (SLEEF's 1-ulp kernel) is 3–6× slower there than torch.sigmoid, so a tanh is computed as
+# tanh(z) = 2σ(2z) − 1, with both affine steps folded into the layers around it instead of costing passes over the
+# activation (the MNIST net's first tanh reads the step's largest tensor): the 2z by doubling the weights and bias of
+# the layer before, the 2s − 1 by carrying it as "owed" through layers it commutes with (flatten, unpadded
+# average pooling, dropout in evaluation) into the next unpadded convolution or linear layer, whose weights take it
+# exactly: W(2s − 1) + b = (2W)s + (b − ΣW). Anything else settles the debt first.
+Owed = tuple[float, float]  # (scale, shift): the activation is scale·x + shift
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    """torch.tanh's values; through sigmoid on a CPU (see _SigmoidTanh)."""
-    return _SigmoidTanh.apply(x) if x.device.type == "cpu" else torch.tanh(x)
+def _settle(x: torch.Tensor, owed: Owed | None) -> torch.Tensor:
+    return x if owed is None else x.mul(owed[0]).add_(owed[1])
+
+
+def _fold(weight: torch.Tensor, bias: torch.Tensor | None, owed: Owed | None, scale: float,
+          dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stacked weight and bias of a layer that reads scale·x + shift (owed) instead of x, times `scale`."""
+    if owed is not None:
+        shift = owed[1] * weight.sum(dims)  # per round and output: what the constant shift adds
+        weight, bias = weight * owed[0], shift if bias is None else bias + shift
+    if scale != 1:
+        weight, bias = weight * scale, None if bias is None else bias * scale
+    return weight, bias
+
+
+def _unpadded(layer: nn.Module) -> bool:
+    padding = layer.padding
+    if isinstance(padding, str):
+        return padding == "valid"
+    return not any(padding if isinstance(padding, tuple) else (padding,))
 
 
 def sequential(chain: nn.Sequential, params: dict[str, torch.Tensor], prefix: str, x: torch.Tensor,
                k: int, training: bool) -> torch.Tensor:
     """Run an nn.Sequential of the supported layers on stacked rounds: x in grouped form (4-d) or rounds form
     (3-d); Flatten turns the first into the second. Raises TypeError for a layer it cannot stack."""
-    for name, layer in chain.named_children():
+    layers = list(chain.named_children())
+    owed: Owed | None = None
+    doubled = False  # the last layer's weights were doubled for the tanh that follows it
+    for i, (name, layer) in enumerate(layers):
         key = f"{prefix}.{name}" if prefix else name
         weight, bias = params.get(f"{key}.weight"), params.get(f"{key}.bias")
+        feeds_tanh = x.device.type == "cpu" and i + 1 < len(layers) and isinstance(layers[i + 1][1], nn.Tanh)
+        scale = 2.0 if feeds_tanh else 1.0
         if isinstance(layer, nn.Conv2d) and x.dim() == 4:
-            x = conv2d(x, weight, bias, layer)
-        elif isinstance(layer, nn.Linear) and x.dim() == 3:
-            x = linear(x, weight, bias)
-        elif isinstance(layer, nn.Flatten) and x.dim() == 4:
+            if not _unpadded(layer):  # padding would add zeros where the owed shift belongs
+                x, owed = _settle(x, owed), None
+            weight, bias = _fold(weight, bias, owed, scale, (2, 3, 4))
+            x, owed, doubled = conv2d(x, weight, bias, layer), None, feeds_tanh
+            continue
+        if isinstance(layer, nn.Linear) and x.dim() == 3:
+            weight, bias = _fold(weight, bias, owed, scale, (2,))
+            x, owed, doubled = linear(x, weight, bias), None, feeds_tanh
+            continue
+        commutes = (isinstance(layer, nn.Flatten) or (isinstance(layer, nn.AvgPool2d) and _unpadded(layer)
+                                                        and layer.divisor_override is None)
+                    or (isinstance(layer, nn.Dropout) and not (training and layer.p > 0)))
+        if not commutes:
+            x, owed = _settle(x, owed), None
+        if isinstance(layer, nn.Flatten) and x.dim() == 4:
             x = rounds(x, k)
         elif isinstance(layer, nn.AvgPool2d) and x.dim() == 4:
             x = F.avg_pool2d(x, layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
@@ -94,10 +144,11 @@ def sequential(chain: nn.Sequential, params: dict[str, torch.Tensor], prefix: st
             x = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
         elif isinstance(layer, nn.Dropout):
             x = dropout(x, layer.p, training)
-        elif isinstance(layer, nn.Tanh):
-            x = tanh(x)
-        elif isinstance(layer, ELEMENTWISE):
+        elif isinstance(layer, nn.Tanh) and x.device.type == "cpu":
+            x, owed = torch.sigmoid(x if doubled else x * 2), (2.0, -1.0)
+        elif isinstance(layer, (nn.Tanh, *ELEMENTWISE)):
             x = layer(x)
         else:
             raise TypeError(f"suite.grouped: cannot stack {type(layer).__name__} on a {x.dim()}-d input")
-    return x
+        doubled = False
+    return _settle(x, owed)

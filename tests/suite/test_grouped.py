@@ -34,15 +34,45 @@ def test_a_layer_it_cannot_stack_is_named():
         grouped.sequential(model, params, "", torch.zeros(1, 6, 4, 4), 2, training=True)
 
 
-def test_tanh_through_sigmoid_matches_torch_tanh_in_value_and_gradient():
-    x = torch.linspace(-12, 12, 4001, dtype=torch.float32).requires_grad_()
-    reference = x.detach().clone().requires_grad_()
-    y, expected = grouped.tanh(x), torch.tanh(reference)
-    assert (y - expected).abs().max() < 1e-6
-    weights = torch.randn_like(y)
-    (y * weights).sum().backward()
-    (expected * weights).sum().backward()
-    assert torch.allclose(x.grad, reference.grad, atol=1e-6)
+def tanh_chains(k: int, padding: int, training: bool = False) -> list[nn.Sequential]:
+    """The MNIST branch's shape of chain (tanh after convolutions and linear layers, pooling and dropout between),
+    with the first layer's bias off to reach that case too."""
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        out.append(nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.Tanh(), nn.AvgPool2d(2),
+                                 nn.Conv2d(4, 6, 3, padding=padding), nn.Tanh(), nn.AvgPool2d(2), nn.Dropout(0.0),
+                                 nn.Flatten(), nn.Linear(6 * (2 + padding) ** 2, 5),  # 14 → 12 → 6 → 4 + 2p → 2 + p
+                                 nn.Tanh(), nn.Tanh(), nn.Linear(5, 3), nn.Tanh()).train(training))
+    return out
+
+
+@pytest.mark.parametrize("padding", [0, 2])  # unpadded: the tanh's affine part folds into the next conv's weights
+@pytest.mark.parametrize("training", [False, True])
+def test_tanhs_through_sigmoids_give_each_rounds_values_and_gradients(padding, training):
+    models = tanh_chains(3, padding, training)
+    params, _ = stack_module_state(models)
+    x = torch.randn(3, 4, 1, 14, 14) * 3
+    out = grouped.sequential(models[0], params, "", grouped.grouped(x), 3, training=training)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    for k, model in enumerate(models):
+        expected = model(x[k])
+        assert (out[k] - expected).abs().max() < 1e-5
+        (expected * weights[k]).sum().backward()
+        for name, parameter in model.named_parameters():
+            assert torch.allclose(params[name].grad[k], parameter.grad, atol=1e-5), name
+
+
+def test_dropout_after_a_tanh_drops_the_tanh_not_the_sigmoid_under_it():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.Dropout(0.5), nn.Flatten())
+    params, _ = stack_module_state([model, model])
+    x = torch.randn(2, 8, 1, 6, 6)
+    out = grouped.sequential(model, params, "", grouped.grouped(x), 2, training=True)
+    expected = torch.stack([model.eval()(x[k]) for k in range(2)]) / 0.5
+    kept = out != 0
+    assert 0.3 < kept.float().mean() < 0.7
+    assert torch.allclose(out[kept], expected[kept], atol=1e-5)
 
 
 def test_dropout_keeps_about_1_minus_p_of_its_inputs_scaled_and_is_off_in_evaluation():
@@ -52,3 +82,26 @@ def test_dropout_keeps_about_1_minus_p_of_its_inputs_scaled_and_is_off_in_evalua
     assert (kept > 0).float().mean().item() == pytest.approx(0.7, abs=0.01)
     assert grouped.dropout(x, 0.3, training=False) is x
     assert not grouped.dropout(x, 1.0, training=True).any()
+
+
+def test_dropout_drops_each_position_at_rate_p_whatever_its_lane_in_the_64_bit_draw():
+    x = torch.ones(4_000_003)  # not a multiple of four: the last draw is cut
+    kept = grouped.dropout(x, 0.3, training=True) > 0
+    for lane in range(4):
+        assert kept[lane::4].float().mean().item() == pytest.approx(0.7, abs=0.002)
+    torch.manual_seed(1)
+    first = grouped.dropout(x[:1000], 0.5, training=True)
+    torch.manual_seed(1)
+    assert torch.equal(first, grouped.dropout(x[:1000], 0.5, training=True))  # drawn from torch's global stream
+    assert not torch.equal(first, grouped.dropout(x[:1000], 0.5, training=True))
+
+
+def test_flattening_rounds_sends_the_gradient_back_channels_last_and_unchanged():
+    x = torch.randn(6, 3 * 4, 2, 2).contiguous(memory_format=torch.channels_last).requires_grad_()
+    flat = grouped.rounds(x, 3)
+    expected = x.detach().reshape(6, 3, 4, 2, 2).transpose(0, 1).reshape(3, 6, 16)
+    assert torch.equal(flat, expected)
+    weights = torch.randn(3, 6, 16)
+    (flat * weights).sum().backward()
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x.grad, weights.reshape(3, 6, 4, 2, 2).transpose(0, 1).reshape(6, 12, 2, 2))
