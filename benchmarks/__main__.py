@@ -4,10 +4,11 @@ For each workload (MNIST baseline and the four Siamese settings; LFW `small` and
 CUDA when present), the same rounds — same data, initialisation and hyper-parameters from the same seeds — are
 trained by the reference loop (benchmarks/reference.py, a per-round DataLoader loop as in the reports), by the suite
 one round after another, and as plain `suite run` trains them (rounds stacked for small models, bf16 on a GPU and on
-a CPU with native bf16) where that differs; with --workers N also in N worker processes. Reported: time for the
-whole experiment, the median epoch, training pairs per second, achieved TFLOP/s (training FLOPs counted by torch's
-FlopCounterMode) and its share of the GPU's bf16 peak, peak memory, mean ± std test accuracy, and the speed-up over
-the reference loop of the same workload and device. Writes benchmarks/out/bench.json and bench.md.
+a CPU with native bf16) where that differs; with --workers N also in N worker processes, with --compile (LFW on
+CUDA) also compiled. Reported: time for the whole experiment, the median epoch, training pairs per second, achieved
+TFLOP/s in the median epoch (training FLOPs counted by torch's FlopCounterMode) and its share of the GPU's bf16
+peak, peak memory, mean ± std test accuracy, and the speed-up over the reference loop of the same workload and
+device. Writes benchmarks/out/bench.json and bench.md.
 """
 
 import argparse
@@ -73,15 +74,17 @@ def _timed(fn):
 
 
 def measure(task, config, prepared, rounds: int, device: torch.device, train_pairs: int, data_dir: Path,
-            workers: int = 1, repeat: int = 1) -> list[dict]:
+            workers: int = 1, repeat: int = 1, compile: bool = False) -> list[dict]:
     """The same `rounds` rounds trained by the reference loop, by the suite one round at a time, and by the suite
-    as `suite run` trains them by default (stacked rounds for small models, bf16 where native); one row each.
+    as `suite run` trains them by default (stacked rounds for small models, bf16 where native); one row each;
+    with `compile`, also as `suite run --compile` does (one round at a time).
     With `repeat` > 1 the ways take turns (A B C A B C …) and each row gives its median time, so a machine whose
     speed drifts over minutes slows every way alike."""
     seeds = [RoundSeeds(0, r) for r in range(rounds)]
     accel = resolve_acceleration("auto", False, device)
     stacked = stack_size(task, None, rounds, 1, accel)
-    flops = training_flops_per_pair(task, config, prepared) * train_pairs * config.epochs * rounds
+    # FLOPs of one epoch of one round: over the median epoch's seconds, the steady training rate
+    epoch_flops = training_flops_per_pair(task, config, prepared) * train_pairs
     peak_tflops = gpu_peak_tflops(device)
 
     def reference() -> tuple[list[float], list[float]]:
@@ -102,6 +105,10 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
         ways[label] = suite(lambda: [r for i in range(0, rounds, stacked)
                                      for r in _train(task, config, prepared, seeds[i:i + stacked], device,
                                                      accel=accel)])
+    if compile:
+        compiled = resolve_acceleration("auto", True, device)
+        ways[f"suite run --compile ({compiled.precision})"] = suite(
+            lambda: [train_round(task, config, prepared, s, device, accel=compiled) for s in seeds])
     if workers > 1 and device.type == "cpu":
         size = stack_size(task, None, rounds, workers, accel)
         ways[f"suite run --workers {workers}"] = suite(lambda: _in_workers(task, config, prepared, rounds, data_dir,
@@ -116,11 +123,12 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
     def row(way: str) -> dict:
         seconds = statistics.median(r[0] for r in runs[way])
         accuracies = runs[way][0][1]  # the same rounds each time: the first run's results
-        tflops = flops / seconds / 1e12
+        # the median epoch: steady state, without the first epoch's warm-up (allocator, cuDNN autotuning)
+        epoch_seconds = statistics.median(e for r in runs[way] for e in r[2])
+        # (stacked rounds record each round's share of a stacked epoch)
+        tflops = epoch_flops / epoch_seconds / 1e12
         return {"way": way, "device": str(device), "rounds": rounds, "epochs": config.epochs, "seconds": seconds,
-                "runs_seconds": [r[0] for r in runs[way]],
-                # the median epoch: steady state, without the first epoch's warm-up (allocator, cuDNN autotuning)
-                "epoch_seconds": statistics.median(e for r in runs[way] for e in r[2]),
+                "runs_seconds": [r[0] for r in runs[way]], "epoch_seconds": epoch_seconds,
                 "pairs_per_second": train_pairs * config.epochs * rounds / seconds,
                 "peak_memory_mb": max(r[3] for r in runs[way]) / 2**20,
                 "tflops": tflops, "peak_fraction": tflops / peak_tflops if peak_tflops else None,
@@ -141,13 +149,13 @@ def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: in
 
 
 def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | None, pairs: int | None,
-        lfw: bool, only: str | None = None, workers: int = 1, repeat: int = 1) -> list[dict]:
+        lfw: bool, only: str | None = None, workers: int = 1, repeat: int = 1, compile: bool = False) -> list[dict]:
     out = []
-    digits = MNIST.prepare(MnistConfig(), data_dir, False)
     mnist_settings = {k: v for k, v in MNIST_SETTINGS.items() if only is None or only in k}
-    lfw_settings = {k: v for k, v in LFW_SETTINGS.items() if only is None or only in k}
-    if not mnist_settings and not (lfw and lfw_settings):
+    lfw_settings = {k: v for k, v in LFW_SETTINGS.items() if lfw and (only is None or only in k)}
+    if not mnist_settings and not lfw_settings:
         raise SuiteError(f"--only {only!r} matches no workload; known: {', '.join([*MNIST_SETTINGS, *LFW_SETTINGS])}")
+    digits = MNIST.prepare(MnistConfig(), data_dir, False) if mnist_settings else None
     for device in devices:
         for name, options in mnist_settings.items():
             config = MnistConfig(**options, **({"epochs": epochs} if epochs else {}),
@@ -155,15 +163,14 @@ def run(data_dir: Path, devices: list[torch.device], rounds: int, epochs: int | 
             for r in measure(MNIST, config, digits, rounds, device, config.pairs, data_dir, workers, repeat):
                 out.append({"workload": name, **r})
                 print(_line(out[-1]), file=sys.stderr, flush=True)
-        if lfw:
-            for name, options in lfw_settings.items():
-                # CPU: minutes per epoch, so one; GPU: five, the median one is the steady state
-                config = LfwConfig(**options, epochs=1 if device.type == "cpu" else 5, val_fraction=0.0)
-                prepared = LFW.prepare(config, data_dir, False)
-                for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"]), data_dir,
-                                 repeat=repeat):
-                    out.append({"workload": name, **r})
-                    print(_line(out[-1]), file=sys.stderr, flush=True)
+        for name, options in lfw_settings.items():
+            # CPU: minutes per epoch, so one; GPU: five, the median one is the steady state
+            config = LfwConfig(**options, epochs=1 if device.type == "cpu" else 5, val_fraction=0.0)
+            prepared = LFW.prepare(config, data_dir, False)
+            for r in measure(LFW, config, prepared, 1, device, len(prepared.pairs["DevTrain"]), data_dir,
+                             repeat=repeat, compile=compile and device.type == "cuda"):
+                out.append({"workload": name, **r})
+                print(_line(out[-1]), file=sys.stderr, flush=True)
     for row in out:  # speed-up against the reference loop of the same workload and device, measured in this run
         reference = next((r for r in out if r["workload"] == row["workload"] and r["way"] == "reference loop"
                           and r["device"] == row["device"]), None)
@@ -209,15 +216,21 @@ def main() -> None:
                         "median (for machines whose speed drifts)")
     parser.add_argument("--only", default=None, help="only the workloads whose name contains this text")
     parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even when present")
+    parser.add_argument("--cuda-only", action="store_true", help="skip the CPU (needs CUDA)")
+    parser.add_argument("--compile", action="store_true", help="also time LFW's `suite run --compile` on CUDA")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
     if min(args.rounds, args.epochs or 1, args.pairs or 1, args.workers, args.repeat) < 1:
         raise SuiteError("--rounds, --epochs, --pairs, --workers and --repeat must be >= 1")
+    if args.cpu_only and args.cuda_only:
+        raise SuiteError("--cpu-only and --cuda-only exclude each other")
+    if args.cuda_only and not torch.cuda.is_available():
+        raise SuiteError("--cuda-only: CUDA is not available on this machine")
     data_dir = resolve_data_dir(args.data_dir)
     cuda = torch.cuda.is_available() and not args.cpu_only
-    devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if cuda else [])
+    devices = ([] if args.cuda_only else [resolve_device("cpu")]) + ([resolve_device("cuda")] if cuda else [])
     rows = run(data_dir, devices, args.rounds, args.epochs, args.pairs, not args.no_lfw, args.only, args.workers,
-               args.repeat)
+               args.repeat, args.compile)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if cuda else None}

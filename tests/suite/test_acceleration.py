@@ -8,7 +8,7 @@ import torch
 
 from suite.devices import PLAIN, Acceleration, cpu_has_native_bf16, resolve_acceleration
 from suite.errors import SuiteError
-from suite.runner import run_experiment, stack_size, train_round
+from suite.runner import run_experiment, stack_size, train_group, train_round
 from suite.seeding import RoundSeeds
 from suite.store import Store
 from tasks.lfw.task import TASK as LFW
@@ -99,3 +99,23 @@ def test_on_a_gpu_a_compiled_round_matches_an_eager_one(fake_mnist):
     compiled = train_round(TASK, config, digits, RoundSeeds(0, 0), device, accel=Acceleration(compile=True))
     assert compiled.device == "cuda compiled"
     assert compiled.metrics["test_loss"] == pytest.approx(eager.metrics["test_loss"], rel=1e-3)
+
+
+@cuda
+def test_on_a_gpu_stacked_rounds_equal_rounds_alone_and_dropout_trains(fake_mnist):
+    device = torch.device("cuda")
+    config = MnistConfig(pairs=100, epochs=2, batch_size=10, dropout=0.0, w_sharing=True, aux_loss=True)
+    digits = TASK.prepare(config, fake_mnist, False)
+    seeds = [RoundSeeds(1, r) for r in range(3)]
+    torch.backends.cudnn.allow_tf32 = False  # float32 convolutions, so the two differ by rounding only
+    try:
+        for s, stacked in zip(seeds, train_group(TASK, config, digits, seeds, device), strict=True):
+            alone = train_round(TASK, config, digits, s, device)
+            assert stacked.metrics["test_loss"] == pytest.approx(alone.metrics["test_loss"], abs=2e-3)
+    finally:
+        torch.backends.cudnn.allow_tf32 = True
+    noisy = train_group(TASK, MnistConfig(pairs=100, epochs=4, batch_size=10, w_sharing=True), digits, seeds, device,
+                        accel=resolve_acceleration("auto", False, device))
+    assert len({r.curves[-1]["train_loss"] for r in noisy}) == 3
+    assert all(r.curves[-1]["train_loss"] < r.curves[0]["train_loss"] for r in noisy)
+    assert all(r.device == "cuda bf16 stacked:0,1,2" for r in noisy)

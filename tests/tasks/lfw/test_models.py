@@ -5,7 +5,7 @@ from torch import nn
 
 from suite.errors import SuiteError
 from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import MODELS, dropout_rates
+from tasks.lfw.models import MODELS, conv_block, dropout_rates
 
 
 def build(**values) -> nn.Module:
@@ -120,12 +120,30 @@ def test_identical_images_have_zero_distance_and_finite_gradients(distance):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-LAYOUTS = {
-    "none": [nn.Conv2d, nn.ReLU, nn.MaxPool2d],
-    "before-act": [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d],
+LAYOUTS = {  # where ReLU and max-pool meet, the pool comes first: same values, ReLU on a quarter of them
+    "none": [nn.Conv2d, nn.MaxPool2d, nn.ReLU],
+    "before-act": [nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU],
     "after-conv": [nn.Conv2d, nn.ReLU, nn.BatchNorm2d, nn.MaxPool2d],
-    "after-pool": [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.BatchNorm2d],
+    "after-pool": [nn.Conv2d, nn.MaxPool2d, nn.ReLU, nn.BatchNorm2d],
 }
+
+
+@pytest.mark.parametrize("batch_norm", ["none", "before-act", "after-pool"])
+def test_pooling_before_relu_gives_the_values_and_gradients_of_relu_before_pooling(batch_norm):
+    torch.manual_seed(0)
+    block = conv_block(3, 4, 3, 1, True, batch_norm, 0.0)
+    layers = list(block)
+    at = next(i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d))
+    documented = nn.Sequential(*layers[:at], layers[at + 1], layers[at], *layers[at + 2:])  # ReLU, then pool
+    x = torch.randn(2, 3, 11, 11, requires_grad=True)  # about half the conv outputs negative
+    ours, theirs = block(x), documented(x)
+    assert torch.equal(ours, theirs)
+    assert (block[:at + 2](x) == 0).any()  # the ReLU did cut something
+    grad = torch.randn_like(ours)
+    ours_grads = torch.autograd.grad(ours, [x, *block.parameters()], grad)
+    theirs_grads = torch.autograd.grad(theirs, [x, *documented.parameters()], grad)
+    for a, b in zip(ours_grads, theirs_grads, strict=True):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("placement", list(LAYOUTS))
