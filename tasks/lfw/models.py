@@ -70,9 +70,37 @@ def dropout_rates(config: LfwConfig, blocks: int = len(KERNELS)) -> list[float]:
     return [max(0.0, round(config.dropout - DECREASING_STEP * i, 10)) for i in range(blocks)]
 
 
+def patch_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 stride: tuple[int, int]) -> torch.Tensor:
+    """F.conv2d(x, weight, bias, stride) (no padding, dilation or groups) as one matrix product: a row of
+    C·kh·kw input values per output pixel, times the flattened weights. The output comes back channels-last."""
+    out_channels, _, kh, kw = weight.shape
+    if torch.is_autocast_enabled(x.device.type):  # the patches in bf16 from the start: half the bytes to copy
+        x = x.to(torch.get_autocast_dtype(x.device.type))
+    patches = x.unfold(2, kh, stride[0]).unfold(3, kw, stride[1])  # N×C×OH×OW×kh×kw, a view
+    n, c, oh, ow = patches.shape[:4]
+    rows = patches.permute(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    out = F.linear(rows, weight.reshape(out_channels, -1), bias)  # (N·OH·OW)×O: pixels × channels
+    return out.view(n, oh, ow, out_channels).permute(0, 3, 1, 2)
+
+
+class PatchConv2d(nn.Conv2d):
+    """The first convolution (a few input channels, no padding): nn.Conv2d's parameters and results, computed on a
+    GPU as one matrix product over the input's patches (patch_conv2d). cuDNN's tensor-core kernels pad the input
+    channels to 8, so koch's 1-channel 10×10 convolution did 8× its arithmetic; as a product its forward and weight
+    gradient read and write each value once. On a CPU oneDNN's convolution stays (the patches would not fit its
+    caches)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cuda":
+            return super().forward(x)
+        return patch_conv2d(x, self.weight, self.bias, self.stride)
+
+
 def conv_block(c_in: int, c_out: int, kernel: int, stride: int, pooled: bool, batch_norm: str,
                dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride)]
+    conv = PatchConv2d if c_in <= 3 else nn.Conv2d  # the input images: 1 (grayscale) or 3 channels
+    layers: list[nn.Module] = [conv(c_in, c_out, kernel, stride)]
     if batch_norm == "before-act":
         layers.append(nn.BatchNorm2d(c_out))
     if pooled and batch_norm != "after-conv":

@@ -5,7 +5,7 @@ from torch import nn
 
 from suite.errors import SuiteError
 from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import MODELS, conv_block, dropout_rates
+from tasks.lfw.models import MODELS, PatchConv2d, conv_block, dropout_rates, patch_conv2d
 
 
 def build(**values) -> nn.Module:
@@ -146,14 +146,18 @@ def test_pooling_before_relu_gives_the_values_and_gradients_of_relu_before_pooli
         assert torch.equal(a, b)
 
 
+def kinds(block: nn.Sequential) -> list[type]:
+    return [nn.Conv2d if isinstance(m, nn.Conv2d) else type(m) for m in block]  # PatchConv2d is a Conv2d
+
+
 @pytest.mark.parametrize("placement", list(LAYOUTS))
 def test_batch_norm_placement(placement):
     model = build(model="small", batch_norm=placement)
     blocks = list(model.convs)
     for block in blocks[:3]:
-        assert [type(m) for m in block] == LAYOUTS[placement]
+        assert kinds(block) == LAYOUTS[placement]
     unpooled = [t for t in LAYOUTS[placement] if t is not nn.MaxPool2d]
-    assert [type(m) for m in blocks[3]] == unpooled  # after-pool without a pool: conv → ReLU → BN
+    assert kinds(blocks[3]) == unpooled  # after-pool without a pool: conv → ReLU → BN
     out = model.train()(pairs(3))
     out["logits"].sum().backward()
     assert out["logits"].shape == (3,)
@@ -222,3 +226,29 @@ def test_other_inits(scheme, std):
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             assert torch.count_nonzero(m.bias) == 0
+
+
+@pytest.mark.parametrize(("channels", "kernel", "stride"), [(1, 10, 1), (3, 4, 2), (2, 3, (1, 2))])
+def test_a_convolution_as_a_product_over_patches_gives_conv2d_values_and_gradients(channels, kernel, stride):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(channels, 5, kernel, stride)
+    x = torch.randn(3, channels, 17, 15)
+    grad = torch.randn_like(conv(x))
+    ours = patch_conv2d(x, conv.weight, conv.bias, conv.stride)
+    assert ours.shape == grad.shape and ours.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(ours, conv(x))
+    ours_grads = torch.autograd.grad(ours, list(conv.parameters()), grad)
+    torch.testing.assert_close(ours_grads, torch.autograd.grad(conv(x), list(conv.parameters()), grad))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as a GPU runs it: patches and product in bf16
+        low = patch_conv2d(x, conv.weight, conv.bias, conv.stride)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), conv(x), atol=0.05, rtol=0.02)
+
+
+def test_the_patch_convolution_stacks_under_vmap_and_the_model_uses_it_first():
+    torch.manual_seed(0)
+    weights, x = torch.randn(4, 6, 1, 5, 5), torch.randn(4, 2, 1, 12, 12)  # 4 stacked rounds
+    stacked = torch.func.vmap(lambda w, x: patch_conv2d(x, w, None, (1, 1)))(weights, x)
+    torch.testing.assert_close(stacked, torch.stack([F.conv2d(x[k], weights[k]) for k in range(4)]))
+    model = build(model="koch", filters="4,8,8,8", fc_units=16)
+    assert [type(block[0]) for block in model.convs] == [PatchConv2d] + [nn.Conv2d] * 3
