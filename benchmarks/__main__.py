@@ -226,6 +226,8 @@ def main() -> None:
         raise SuiteError("--cpu-only and --cuda-only exclude each other")
     if args.cuda_only and not torch.cuda.is_available():
         raise SuiteError("--cuda-only: CUDA is not available on this machine")
+    if args.compile and (args.no_lfw or args.cpu_only or not torch.cuda.is_available()):
+        raise SuiteError("--compile times LFW on CUDA: it needs a CUDA device, without --cpu-only or --no-lfw")
     data_dir = resolve_data_dir(args.data_dir)
     cuda = torch.cuda.is_available() and not args.cpu_only
     devices = ([] if args.cuda_only else [resolve_device("cpu")]) + ([resolve_device("cuda")] if cuda else [])

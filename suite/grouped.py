@@ -51,8 +51,48 @@ def rounds(x: torch.Tensor, k: int) -> torch.Tensor:
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: nn.Conv2d) -> torch.Tensor:
     """Round k's convolution (weight[k], bias[k]) on its own channels of the grouped batch x."""
     k = weight.shape[0]
+    if (x.device.type == "cpu" and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and not x.requires_grad and torch.is_grad_enabled()):
+        if torch.is_autocast_enabled("cpu"):  # cast here: autocast leaves a custom Function's inputs alone
+            dtype = torch.get_autocast_dtype("cpu")
+            x, weight, bias = x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
+        return _DataConv.apply(x, weight, bias, conv.stride, conv.padding, conv.dilation)
     return F.conv2d(x, weight.flatten(0, 1), None if bias is None else bias.flatten(), conv.stride, conv.padding,
                     conv.dilation, groups=k * conv.groups)
+
+
+class _DataConv(torch.autograd.Function):
+    """The grouped convolution of the data (an input that needs no gradient), its weight gradient computed as one
+    batched matrix product of each round's input patches with its output gradient. On a CPU oneDNN's grouped
+    backward for the MNIST net's first convolution (one channel a round, 3×3, 32 filters) took 1.7 ms of the
+    stacked step for 41 MFLOP, this about 0.6 ms; the patches of a one-channel 14×14 input are small to copy.
+    Zero padding, no dilation."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation):
+        ctx.save_for_backward(x)
+        ctx.geometry = (weight.shape, stride, padding, bias is not None)
+        k = weight.shape[0]
+        return F.conv2d(x, weight.flatten(0, 1), None if bias is None else bias.flatten(), stride, padding, dilation,
+                        groups=k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        shape, stride, padding, has_bias = ctx.geometry
+        k, out, c, kh, kw = shape
+        b = x.shape[0]
+        if any(padding):
+            x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+        # each round's patches, K × C·kh·kw × B·OH·OW: one copy out of a strided view (F.unfold: 3× slower here)
+        windows = x.to(grad.dtype).unflatten(1, (k, c)).unfold(3, kh, stride[0]).unfold(4, kw, stride[1])
+        pixels = windows.shape[3] * windows.shape[4]
+        patches = windows.permute(1, 2, 5, 6, 0, 3, 4).reshape(k, c * kh * kw, b * pixels)
+        # K × B·OH·OW × O: for a channels-last gradient a strided view, no copy
+        rows = grad.permute(0, 2, 3, 1).reshape(b * pixels, k, out).transpose(0, 1)
+        grad_weight = torch.bmm(patches, rows).transpose(1, 2).reshape(shape)
+        grad_bias = grad.sum((0, 2, 3)).view(k, out) if has_bias else None
+        return None, grad_weight, grad_bias, None, None, None
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

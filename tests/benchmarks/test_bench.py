@@ -49,5 +49,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     data = make_fake_mnist(tmp_path / "data")
     unknown = bench("--data-dir", str(data), "--only", "resnet", cwd=tmp_path)
     assert unknown.returncode == 2 and unknown.stderr.startswith("benchmarks: error: --only 'resnet' matches no")
+    both = bench("--data-dir", str(data), "--cpu-only", "--cuda-only", cwd=tmp_path)
+    assert both.returncode == 2
+    assert both.stderr.strip() == "benchmarks: error: --cpu-only and --cuda-only exclude each other"
+    if not torch.cuda.is_available():
+        gpu = bench("--data-dir", str(data), "--cuda-only", cwd=tmp_path)
+        assert gpu.returncode == 2
+        assert gpu.stderr.strip() == "benchmarks: error: --cuda-only: CUDA is not available on this machine"
+    compiled = bench("--data-dir", str(data), "--compile", "--no-lfw", cwd=tmp_path)
+    assert compiled.returncode == 2 and "--compile times LFW on CUDA" in compiled.stderr
     missing = bench("--data-dir", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr

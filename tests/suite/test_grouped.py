@@ -105,3 +105,33 @@ def test_flattening_rounds_sends_the_gradient_back_channels_last_and_unchanged()
     (flat * weights).sum().backward()
     assert x.grad.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(x.grad, weights.reshape(3, 6, 4, 2, 2).transpose(0, 1).reshape(6, 12, 2, 2))
+
+
+@pytest.mark.parametrize(("channels", "padding", "stride", "bias"),
+                         [(1, 0, 1, True), (2, 1, 2, False), (3, (1, 0), 1, True)])
+def test_a_convolution_of_the_data_gives_grouped_conv2d_values_and_gradients(channels, padding, stride, bias):
+    torch.manual_seed(0)
+    k, conv = 3, nn.Conv2d(channels, 4, 3, stride=stride, padding=padding, bias=bias)
+    x = grouped.grouped(torch.rand(k, 5, channels, 9, 8))  # data: needs no gradient
+    weight = torch.randn(k, 4, channels, 3, 3, requires_grad=True)
+    b = torch.randn(k, 4, requires_grad=True) if bias else None
+    params = [weight] + ([b] if bias else [])
+
+    def reference():
+        return torch.nn.functional.conv2d(x, weight.flatten(0, 1), None if b is None else b.flatten(), stride,
+                                          padding, groups=k)
+
+    for layout in (torch.channels_last, torch.contiguous_format):
+        ours = grouped.conv2d(x, weight, b, conv)
+        assert ours.grad_fn.name() == "_DataConvBackward"  # the path under test, not F.conv2d's
+        grad = torch.randn_like(ours).contiguous(memory_format=layout)
+        torch.testing.assert_close(ours, reference())
+        torch.testing.assert_close(torch.autograd.grad(ours, params, grad),
+                                   torch.autograd.grad(reference(), params, grad))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = grouped.conv2d(x, weight, b, conv)
+        expected = reference()
+    assert low.dtype == torch.bfloat16
+    grad = torch.randn_like(low)
+    torch.testing.assert_close(torch.autograd.grad(low, params, grad), torch.autograd.grad(expected, params, grad),
+                               atol=0.1, rtol=0.02)
