@@ -56,7 +56,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, con
         if torch.is_autocast_enabled("cpu"):  # cast here: autocast leaves a custom Function's inputs alone
             dtype = torch.get_autocast_dtype("cpu")
             x, weight, bias = x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
-        return _DataConv.apply(x, weight, bias, conv.stride, conv.padding, conv.dilation)
+        return _DataConv.apply(x, weight, bias, conv.stride, conv.padding)
     return F.conv2d(x, weight.flatten(0, 1), None if bias is None else bias.flatten(), conv.stride, conv.padding,
                     conv.dilation, groups=k * conv.groups)
 
@@ -69,12 +69,11 @@ class _DataConv(torch.autograd.Function):
     to copy. Zero padding, no dilation."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation):
+    def forward(ctx, x, weight, bias, stride, padding):
         ctx.save_for_backward(x)
         ctx.geometry = (weight.shape, stride, padding, bias is not None)
-        k = weight.shape[0]
-        return F.conv2d(x, weight.flatten(0, 1), None if bias is None else bias.flatten(), stride, padding, dilation,
-                        groups=k)
+        return F.conv2d(x, weight.flatten(0, 1), None if bias is None else bias.flatten(), stride, padding,
+                        groups=weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
@@ -92,7 +91,7 @@ class _DataConv(torch.autograd.Function):
         rows = grad.permute(0, 2, 3, 1).reshape(b * pixels, k, out).transpose(0, 1)
         grad_weight = torch.bmm(patches, rows).transpose(1, 2).reshape(shape)
         grad_bias = grad.sum((0, 2, 3)).view(k, out) if has_bias else None
-        return None, grad_weight, grad_bias, None, None, None
+        return None, grad_weight, grad_bias, None, None
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -91,6 +91,11 @@ class PatchConv2d(nn.Conv2d):
     gradient read and write each value once (on an H100 koch's bf16 epoch went from 0.234 to 0.166 s). On a CPU
     oneDNN's convolution stays: the patches were not measured faster there."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.padding != (0, 0) or self.dilation != (1, 1) or self.groups != 1:
+            raise ValueError("PatchConv2d computes unpadded, undilated, ungrouped convolutions only")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cuda":
             return super().forward(x)

@@ -252,3 +252,5 @@ def test_the_patch_convolution_stacks_under_vmap_and_the_model_uses_it_first():
     torch.testing.assert_close(stacked, torch.stack([F.conv2d(x[k], weights[k]) for k in range(4)]))
     model = build(model="koch", filters="4,8,8,8", fc_units=16)
     assert [type(block[0]) for block in model.convs] == [PatchConv2d] + [nn.Conv2d] * 3
+    with pytest.raises(ValueError, match="unpadded, undilated, ungrouped"):
+        PatchConv2d(1, 4, 3, padding=1)  # its GPU path would ignore the padding
