@@ -146,14 +146,13 @@ def _train_epoch(task: Task, config: Any, skeleton: nn.Module, params: dict, buf
 def _stacked_step(task: Task, config: Any, skeleton: nn.Module):
     """(params, buffers, x, batch) → (per-round losses, per-round outputs), each with the rounds first.
 
-    The model's own `forward_stacked` (grouped layers, suite.grouped) where it has one and no buffers; otherwise
-    vmap over the model. Either way one vmapped call computes the rounds' losses: a per-round Python loop over the
-    loss cost a quarter of the step."""
-    loss = vmap(lambda outputs, batch: task.loss(config, outputs, batch))
+    The model's own `forward_stacked` (grouped layers, suite.grouped) where it has one and no buffers, with the
+    task's `stacked_loss` (one call for all rounds: a per-round Python loop over the loss cost a quarter of the
+    step); otherwise vmap over the model and its loss."""
     if hasattr(skeleton, "forward_stacked") and not any(True for _ in skeleton.buffers()):
         def grouped_step(p, b, x, batch):
             outputs = skeleton.forward_stacked(p, x)
-            return loss(outputs, batch), outputs
+            return task.stacked_loss(config, outputs, batch), outputs
         return grouped_step
 
     def forward_loss(p, b, x, batch):

@@ -122,6 +122,12 @@ class Task:
     def loss(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
         raise NotImplementedError
 
+    def stacked_loss(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        """Each round's loss at once, for stacked rounds (suite.parallel): outputs and batch have the rounds first,
+        and the result holds one loss per round, what `loss` gives for that round's slice. By default `loss`
+        mapped over the rounds with vmap; a task may compute the same reductions directly, which costs less."""
+        return torch.func.vmap(lambda o, b: self.loss(config, o, b))(outputs, batch)
+
     def metrics(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
         """Metrics of a whole split from the model's outputs on it (the engine adds the loss)."""
         raise NotImplementedError

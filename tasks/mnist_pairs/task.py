@@ -121,17 +121,12 @@ class MnistPairs(Task):
         return shift_digits(x, config.shift, augment) if config.shift else x
 
     def loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
-        if config.model == "baseline" or config.head == "rule":  # rule: its logits are log-probabilities
-            target = F.cross_entropy(outputs["logits"], batch["target"])
-        else:  # report 004: sigmoid outputs against one-hot targets with BCE, for the target and for each digit
-            target = F.binary_cross_entropy_with_logits(outputs["logits"], F.one_hot(batch["target"], 2).float())
-        if not config.aux_loss:  # always so for the baseline (check() refuses --aux-loss there)
-            return target
-        digits = outputs["digit_logits"]
-        onehot = F.one_hot(batch["classes"], 10).float()
-        aux1 = F.binary_cross_entropy_with_logits(digits[:, 0], onehot[:, 0])
-        aux2 = F.binary_cross_entropy_with_logits(digits[:, 1], onehot[:, 1])
-        return config.alpha * target + (1 - config.alpha) / 2 * (aux1 + aux2)
+        return _loss(config, outputs, batch, rounds=False)
+
+    def stacked_loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        """The same loss per round without vmap: 0.3 ms instead of 1.1 ms (forward and backward) a step of the ten
+        stacked ws+aux rounds on a 2-core CPU, where the whole step takes about 15 ms."""
+        return _loss(config, outputs, batch, rounds=True)
 
     def scores(self, config: MnistConfig, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor:
         """How sure the model is that the first digit is <= the second: softmax of its two outputs (above 0.5
@@ -147,3 +142,23 @@ class MnistPairs(Task):
 
 
 TASK = MnistPairs()
+
+
+def _loss(config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split, rounds: bool) -> torch.Tensor:
+    """The task's loss; with `rounds`, outputs and batch have the rounds first and each round gets its own (every
+    term a mean over that round's examples)."""
+    def mean(terms: torch.Tensor) -> torch.Tensor:
+        return terms.flatten(1).mean(1) if rounds else terms.mean()
+
+    logits, target = outputs["logits"], batch["target"]
+    if config.model == "baseline" or config.head == "rule":  # rule: its logits are log-probabilities
+        main = mean(F.cross_entropy(logits.flatten(0, -2), target.flatten(), reduction="none").view(target.shape))
+    else:  # report 004: sigmoid outputs against one-hot targets with BCE, for the target and for each digit
+        main = mean(F.binary_cross_entropy_with_logits(logits, F.one_hot(target, 2).float(), reduction="none"))
+    if not config.aux_loss:  # always so for the baseline (check() refuses --aux-loss there)
+        return main
+    # α·target + (1 − α)/2·(aux₁ + aux₂), where (aux₁ + aux₂)/2, the two digits' mean BCE, is the mean over both
+    digits = F.binary_cross_entropy_with_logits(outputs["digit_logits"], F.one_hot(batch["classes"], 10).float(),
+                                                reduction="none")
+    return config.alpha * main + (1 - config.alpha) * mean(digits)
+

@@ -92,6 +92,32 @@ def test_aux_gradient_reaches_the_branches_only_with_aux_loss():
             assert not loss.requires_grad
 
 
+@pytest.mark.parametrize("options", [{"aux_loss": True}, {"aux_loss": False}, {"head": "rule", "aux_loss": True},
+                                     {"model": "baseline", "w_sharing": False}])
+def test_the_stacked_loss_gives_each_rounds_loss_and_gradient(options):
+    config = MnistConfig(**options)
+    torch.manual_seed(2)
+    k, n = 3, 5
+    classes = torch.randint(0, 10, (k, n, 2))
+    stacked_batch = {"classes": classes, "target": (classes[..., 0] <= classes[..., 1]).long()}
+    logits = torch.randn(k, n, 2, requires_grad=True)
+    digits = torch.randn(k, n, 2, 10, requires_grad=True)
+    losses = TASK.stacked_loss(config, {"logits": logits, "digit_logits": digits}, stacked_batch)
+    assert losses.shape == (k,)
+    weights = torch.tensor([1.0, -2.0, 0.5])
+    grads = torch.autograd.grad((losses * weights).sum(), [logits, digits], allow_unused=True)
+    for r in range(k):
+        alone = TASK.loss(config, {"logits": logits[r], "digit_logits": digits[r]},
+                          {key: value[r] for key, value in stacked_batch.items()})
+        torch.testing.assert_close(losses[r], alone)
+        expected = torch.autograd.grad(alone * weights[r], [logits, digits], allow_unused=True)
+        for got, want in zip(grads, expected, strict=True):
+            if want is None:  # no digit loss: nothing reaches the digit logits either way
+                assert got is None or not got[r].any()
+            else:
+                torch.testing.assert_close(got[r], want[r])
+
+
 def test_metrics():
     b, o = batch(), outputs()
     o["logits"] = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])  # predicts 1, 0, 0; targets 1, 0, 1
