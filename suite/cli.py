@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +18,12 @@ from suite.config import BaseConfig, build_config, config_dict, field_types, fla
 from suite.datadir import resolve_data_dir
 from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
 from suite.errors import SuiteError
-from suite.formatting import FORMATS, fmt, render, rich_table, sweep_display, unit
+from suite.formatting import FORMATS, fmt_n, fmt_spread, render, rich_table, sweep_display
+from suite.metrics import declaration
 from suite.parallel import check_compile
 from suite.progress import make_reporter
 from suite.runner import Interrupted, run_experiment
-from suite.selection import samples, select
+from suite.selection import metric_of, samples, select
 from suite.stats import summarize
 from suite.store import DEFAULT_PATH, Store
 
@@ -80,24 +82,28 @@ RUN_OPTIONS = {
 }
 
 
-def summary_table(title: str, rounds) -> Table:
+def summary_table(title: str, rounds, task: registry.Task | None) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("metric", "n", "mean ± std", "min", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for metric, row in summarize(rounds).iterrows():
-        table.add_row(f"{metric}{unit(metric)}", str(int(row["n"])),
-                      f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}", fmt(metric, row["min"]),
-                      fmt(metric, row["max"]))
+    for name, row in summarize(rounds, task).iterrows():
+        metric = row["metric"]
+        table.add_row(f"{name}{metric.unit_suffix}", fmt_n(row["n"], row["rounds"]),
+                      fmt_spread(metric, row["mean"], row["std"], row["n"], row["rounds"]),
+                      metric.show(row["min"]), metric.show(row["max"]))
     return table
 
 
-def summary_json(experiment: dict[str, Any], rounds) -> dict[str, Any]:
-    stats = summarize(rounds)
+def summary_json(experiment: dict[str, Any], rounds, task: registry.Task | None) -> dict[str, Any]:
+    stats = summarize(rounds, task)
     return {"experiment_id": experiment["id"], "task": experiment["task"], "config": experiment["config"],
             "config_hash": experiment["config_hash"], "setting": experiment.get("setting", {}),
             "rounds": int(len(rounds)),
             "seeds": sorted({int(s) for s in rounds["seed"]}),
-            "metrics": {m: {k: (None if v != v else float(v)) for k, v in row.items()}
+            "metrics": {m: {k: (None if row[k] != row[k] else float(row[k])) for k in ("n", "mean", "std", "min",
+                                                                                     "max", "rounds")}
+                        | {"unit": row["metric"].unit, "higher_is_better": row["metric"].higher_is_better,
+                           "per_group": row["metric"].per_group}
                         for m, row in stats.iterrows()}}
 
 
@@ -163,7 +169,8 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     try:
         outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
                                  store=store, data_dir=data_dir, download=run_opts["download"],
-                                 fresh=run_opts["fresh"], reporter=make_reporter(run_opts["quiet"]),
+                                 fresh=run_opts["fresh"],
+                                 reporter=make_reporter(run_opts["quiet"], task.primary_metric),
                                  parallel_rounds=run_opts["parallel_rounds"], workers=run_opts["workers"],
                                  accel=accel)
     except Interrupted as stop:
@@ -172,12 +179,13 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
         raise typer.Exit(130) from None
     experiment = store.experiment(outcome.experiment_id)
     if run_opts["json_out"]:
-        print(json.dumps(summary_json(experiment, outcome.rounds), indent=2))
+        print(json.dumps(summary_json(experiment, outcome.rounds, task), indent=2))
         return
     changed = _describe_config(task, config_dict(config))
     reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
     out().print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
-                              f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds))
+                              f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds,
+                              task))
     for line in _setting_lines(experiment) + task.summary_lines(config, outcome.rounds):
         out().print(line)
 
@@ -215,7 +223,9 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
     if not any(cell_values[0]) and len(cell_values) == 1:
         raise SuiteError("a sweep needs --grid FIELD=V1,V2,… or a --preset (see `suite list`)")
     cells = sweep.make_cells(task, fixed, cell_values)
-    metric = opts["metric"] or task.primary_metric
+    metric = declaration(task, opts["metric"] or task.primary_metric)
+    if not metric.ranked:
+        raise SuiteError(f"--metric {metric.name}: neither higher nor lower is better, so it cannot rank cells")
     device = resolve_device(opts["device"])
     accel = resolve_acceleration(opts["precision"], False, device)
     data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
@@ -228,7 +238,7 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
 
     def reporter(cell):
         out().print(f"cell {position[id(cell)]}/{total}: {cell.label}", highlight=False)
-        return make_reporter(opts["quiet"])
+        return make_reporter(opts["quiet"], task.primary_metric)
 
     try:
         outcome = sweep.run_sweep(task, cells, spec_hash, spec, store=store, data_dir=data_dir,
@@ -241,11 +251,10 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
         raise typer.Exit(130) from None
     record = store.sweep(outcome.sweep_id)
     table = sweep.sweep_table(record, sweep.sweep_values(store, record, metric), metric)
-    title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric}, best "
-             f"first ({outcome.ran} rounds trained, {outcome.reused} reused)")
+    title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric.name}, "
+             f"best first ({outcome.ran} rounds trained, {outcome.reused} reused)")
     out().print(rich_table(sweep_display(table, metric), title))
-    out().print(f"≈ best: not significantly worse than the best cell (Holm-adjusted p ≥ {sweep.ALPHA}; paired t when "
-                f"cells share seeds and rounds). Figures: suite report --sweep {outcome.sweep_id}")
+    out().print(f"{sweep.best_note(table)} Figures: suite report --sweep {outcome.sweep_id}")
 
 
 def _setting_lines(experiment: dict[str, Any]) -> list[str]:
@@ -338,18 +347,20 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
     db = Store(store, create=False)
     frame = db.experiments()
     table = Table(title=f"experiments in {db.path}", title_justify="left")
-    for column in ("id", "task", "rounds", "test accuracy (%)", "config (non-default)", "created"):
+    for column in ("id", "task", "rounds", "primary metric: mean ± std", "config (non-default)", "created"):
         table.add_column(column)
     for row in frame.itertuples():
         task = registry.tasks().get(row.task)
         config = json.loads(row.config)
         described = _describe_config(task, config)
-        accuracy = ""
-        if row.rounds:
-            acc = db.rounds(row.id).get("test_accuracy")
-            if acc is not None and len(acc):
-                accuracy = f"{fmt('accuracy', acc.mean())} ± {fmt('accuracy', acc.std())}"
-        table.add_row(str(row.id), row.task, str(row.rounds), accuracy, described, row.created)
+        primary = ""
+        if row.rounds and task is not None:
+            metric = declaration(task, task.primary_metric)
+            values = db.rounds(row.id).get(metric.name)
+            if values is not None and values.notna().any():
+                primary = (f"{metric.name}{metric.unit_suffix}: {metric.show(values.mean())} ± "
+                           f"{metric.show(values.std())}")
+        table.add_row(str(row.id), row.task, str(row.rounds), primary, described, row.created)
     out().print(table)
     sweeps = db.sweeps()
     if len(sweeps):
@@ -379,8 +390,9 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     db = Store(store, create=False)
     experiment = db.experiment(experiment_id)
     rounds = db.rounds(experiment_id)
+    task = registry.tasks().get(experiment["task"])
     if json_out:
-        print(json.dumps(summary_json(experiment, rounds) if len(rounds) else experiment, indent=2))
+        print(json.dumps(summary_json(experiment, rounds, task) if len(rounds) else experiment, indent=2))
         return
     info = Table(title=f"experiment {experiment_id}", title_justify="left", show_header=False)
     for key in ("task", "config_hash", "created", "code_version", "torch_version", "python_version", "device"):
@@ -391,14 +403,18 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     if not len(rounds):
         out().print("no finished rounds")
         return
+    primary = declaration(task, task.primary_metric if task else "test_loss")
+    seconds = declaration(task, "round_seconds")
     per_round = Table(title="rounds", title_justify="left")
-    for column in ("round", "seed", "test accuracy (%)", "test loss", "seconds", "device"):
+    for column in ("round", "seed", primary.label, "test loss", "training time (s)", "device"):
         per_round.add_column(column)
-    for row in rounds.itertuples():
-        per_round.add_row(str(row.round_index), str(row.seed), fmt("accuracy", row.test_accuracy),
-                          fmt("loss", row.test_loss), fmt("seconds", row.seconds), row.device)
+    for row in rounds.to_dict("records"):
+        shared = f" (the group of {row['group_size']})" if row["group_size"] > 1 else ""
+        per_round.add_row(str(row["round_index"]), str(row["seed"]), primary.show(row.get(primary.name, math.nan)),
+                          declaration(task, "test_loss").show(row.get("test_loss", math.nan)),
+                          seconds.show(row["round_seconds"]) + shared, row["device"])
     out().print(per_round)
-    out().print(summary_table("summary", rounds))
+    out().print(summary_table("summary", rounds, task))
 
 
 IdsArgument = Annotated[list[int] | None, typer.Argument(
@@ -420,8 +436,7 @@ def _selection(store: Path, ids, task: str | None, where, baseline: int | None, 
     if reference not in {e["id"] for e in experiments}:
         raise SuiteError(f"--baseline {reference}: not among the selected experiments "
                          f"({', '.join(str(e['id']) for e in experiments)})")
-    task_obj = registry.tasks().get(experiments[0]["task"])
-    return db, experiments, reference, metric or (task_obj.primary_metric if task_obj else "test_accuracy")
+    return db, experiments, reference, metric_of(experiments[0]["task"], metric)
 
 
 @app.command("compare")
@@ -443,14 +458,17 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
     found = samples(db, experiments, metric)
     table = comparison_table(found, reference, metric, versus)
-    title = (f"{experiments[0]['task']}: {metric}, each experiment against the one before it" if versus == "previous"
-             else f"{experiments[0]['task']}: {metric}, each experiment against experiment {reference}")
+    title = (f"{experiments[0]['task']}: {metric.name}, each experiment against the one before it"
+             if versus == "previous" else f"{experiments[0]['task']}: {metric.name}, each experiment against "
+             f"experiment {reference}")
     rendered = render(table, metric, format_name, title)
     if format_name == "table":
         out().print(rendered)
         against = "the row above" if versus == "previous" else "reference"
-        out().print(f"Δ = experiment − {against}; tests paired when both ran the same seeds and rounds; p-values "
-                    "t-test / rank test, Holm-adjusted across the table; P(better): probability of improvement.")
+        out().print(f"Δ = experiment − {against}; tests paired on the rounds both ran (same seed and round index), "
+                    "unpaired when they share fewer than two; p-values t-test / rank test, Holm-adjusted across the "
+                    "table; g: Hedges' g (pooled std), d_z: mean paired difference over its std; P(better): "
+                    "probability of improvement. Intervals and tests: docs/statistics.md.")
         for sample in found:
             if sample.command:
                 out().print(f"{sample.experiment_id}: {sample.command}", soft_wrap=True)
@@ -479,8 +497,8 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
             raise SuiteError("--sweep chooses the experiments itself: leave out ids, --task and --where")
         db = Store(store, create=False)
         record = db.sweep(sweep_id)
-        metric = metric or registry.get_task(record["task"]).primary_metric
-        ranked = sweep.sweep_table(record, sweep.sweep_values(db, record, metric), metric)
+        declared = metric_of(record["task"], metric)
+        ranked = sweep.sweep_table(record, sweep.sweep_values(db, record, declared), declared)
         ids = ranked["experiment"].tolist()
         baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
@@ -494,7 +512,7 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
         except SuiteError as exc:
             problem = str(exc)
     what = f"sweep {sweep_id}" if record else f"{len(experiments)} experiments"
-    title = title or f"{experiments[0]['task']}: {metric.replace('_', ' ')} of {what}"
+    title = title or f"{experiments[0]['task']}: {metric.words} of {what}"
     blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record)
     markdown, page = report.write(blocks, out_dir, title)
     out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")

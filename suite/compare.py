@@ -1,11 +1,12 @@
 """Comparing experiments honestly: how big a difference is, how sure we are of it, and whether rounds pair up.
 
-Per experiment: n, mean, sample std, median, and two 95 % confidence intervals of the mean (Student's t, and a
-percentile bootstrap). Per experiment against a reference: the difference of means with its 95 % interval; paired
-t and Wilcoxon signed-rank tests when both ran exactly the same rounds (same base seeds and round indices, so round
-r saw the same data and initial weights in both), Welch's t and Mann–Whitney U otherwise; Hedges' g; Holm-adjusted
-p-values across all comparisons of the table; and the probability of improvement. Every interval and test is
-scipy's; only Hedges' g and Holm's step-down adjustment, which scipy lacks, are written out here.
+Per experiment: n, mean, sample std, median, and the 95 % Student's t interval of the mean. Per experiment against
+a reference: the difference of means with its 95 % interval; paired t and Wilcoxon signed-rank tests on the rounds
+both ran (same base seed and round index, so round r saw the same data and initial weights in both), Welch's t and
+Mann–Whitney U when they share fewer than two; Hedges' g, and d_z for paired rows; Holm-adjusted p-values across
+all comparisons of the table; and the probability of improvement. Every interval and test is scipy's; only the
+effect sizes and Holm's step-down adjustment, which scipy lacks, are written out here. docs/statistics.md says
+what each guarantees.
 """
 
 import dataclasses
@@ -16,26 +17,21 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from suite.metrics import Metric
+
 CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 9999
-BOOTSTRAP_SEED = 0  # the bootstrap interval is reproducible: the same rounds give the same interval
-
-# Metrics where smaller is better; improvement and its probability are judged in that direction.
-_LOWER_IS_BETTER = ("loss", "eer", "seconds", "seconds_per_epoch", "peak_memory_bytes", "peak_memory_mb")
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(_LOWER_IS_BETTER)
 
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """One experiment's per-round values of a metric, indexed by (seed, round_index)."""
+    """One experiment's values of a metric, indexed by (seed, round_index) — of a round, or of the first round of
+    a group whose rounds were measured together (per-group metrics: one value per group)."""
 
     experiment_id: int
     label: str
     values: pd.Series
     command: str = ""  # the `suite run` command that reproduces it
+    rounds: int = 0  # the rounds behind the values (more than len(values) for per-group metrics)
 
     @property
     def array(self) -> np.ndarray:
@@ -43,18 +39,14 @@ class Sample:
 
 
 def describe(values: np.ndarray) -> dict[str, float]:
-    """n, mean, std (ddof 1), median, t interval and percentile-bootstrap interval of the mean."""
+    """n, mean, std (ddof 1), median and t interval of the mean (none from a single value)."""
     n = len(values)
     out = {"n": n, "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if n > 1 else math.nan,
-           "median": float(np.median(values)),
-           "t_low": math.nan, "t_high": math.nan, "boot_low": math.nan, "boot_high": math.nan}
+           "median": float(np.median(values)), "t_low": math.nan, "t_high": math.nan}
     if n > 1:
         with np.errstate(invalid="ignore", divide="ignore"):
             t = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
         out["t_low"], out["t_high"] = _interval(t, out["mean"], out["std"])
-        boot = stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE, method="percentile",
-                               n_resamples=BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(BOOTSTRAP_SEED))
-        out["boot_low"], out["boot_high"] = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
     return out
 
 
@@ -65,13 +57,19 @@ def _interval(ci, centre: float, spread: float) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def shared_keys(reference: Sample, other: Sample) -> list:
+    """The (seed, round index) keys both experiments ran, in order."""
+    return sorted(set(reference.values.index) & set(other.values.index))
+
+
 def paired(reference: Sample, other: Sample) -> bool:
-    """Rounds pair up when both experiments ran exactly the same (seed, round index) keys, at least two."""
-    return len(reference.values) > 1 and set(reference.values.index) == set(other.values.index)
+    """Rounds pair up when the two experiments share at least two (seed, round index) keys."""
+    return len(shared_keys(reference, other)) > 1
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
-    """(mean a − mean b) / pooled std, times the exact small-sample correction J(df) (Hedges 1981)."""
+    """(mean a − mean b) / pooled std, times the exact small-sample correction J(df) (Hedges 1981). With equal n
+    the pooled std is the root of the mean variance, so for paired rows this is Lakens' g_av."""
     n_a, n_b = len(a), len(b)
     df = n_a + n_b - 2
     if min(n_a, n_b) < 2:
@@ -81,6 +79,15 @@ def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     correction = math.exp(special.gammaln(df / 2) - special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
     return float((np.mean(a) - np.mean(b)) / pooled * correction)
+
+
+def cohens_dz(differences: np.ndarray) -> float:
+    """Mean paired difference over the std of the differences (Cohen's d_z = t / √n): the standardised size that a
+    paired test's power depends on."""
+    if len(differences) < 2:
+        return math.nan
+    spread = float(np.std(differences, ddof=1))
+    return math.nan if spread == 0 else float(np.mean(differences) / spread)
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -94,38 +101,53 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
-def compare(reference: Sample, other: Sample, metric: str) -> dict[str, float | bool | str]:
-    """`other` against `reference`: difference of means (other − reference) with CI, tests, effect size, P(better)."""
-    ref, oth = reference.array, other.array
-    is_paired = paired(reference, other)
-    if is_paired:  # align the rounds: the same key in both
-        keys = sorted(reference.values.index)
+def compare(reference: Sample, other: Sample, metric: Metric) -> dict[str, float | bool | str]:
+    """`other` against `reference`: difference of means (other − reference) with CI, tests, effect sizes, P(better).
+    Paired on the rounds both ran when they share at least two; then every number is of those rounds alone."""
+    keys = shared_keys(reference, other)
+    is_paired = len(keys) > 1
+    if is_paired:
         ref, oth = reference.values.loc[keys].to_numpy(float), other.values.loc[keys].to_numpy(float)
+    else:
+        ref, oth = reference.array, other.array
     out: dict[str, float | bool | str] = {
-        "paired": is_paired, "difference": float(np.mean(oth) - np.mean(ref)), "diff_low": math.nan,
-        "diff_high": math.nan, "t_test": "paired t" if is_paired else "Welch t", "p_t": math.nan,
+        "paired": is_paired, "n_paired": len(keys) if is_paired else 0,
+        "difference": float(np.mean(oth) - np.mean(ref)), "diff_low": math.nan, "diff_high": math.nan,
+        "t_test": "paired t" if is_paired else "Welch t", "p_t": math.nan,
         "rank_test": "Wilcoxon" if is_paired else "Mann-Whitney U", "p_rank": math.nan,
-        "hedges_g": hedges_g(oth, ref), "p_improvement": math.nan}
+        "hedges_g": hedges_g(oth, ref), "d_z": cohens_dz(oth - ref) if is_paired else math.nan,
+        "p_improvement": math.nan}
     if min(len(ref), len(oth)) < 2:
         return out
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # zero variance: scipy answers NaN, which we report
+        out["p_t"], out["diff_low"], out["diff_high"] = _t_test(ref, oth, is_paired)
         if is_paired:
-            t = stats.ttest_rel(oth, ref)
-            spread = float(np.std(oth - ref, ddof=1))
             out["p_rank"] = _wilcoxon_p(oth - ref)
-            better = np.sign(ref - oth if lower_is_better(metric) else oth - ref)
-            out["p_improvement"] = float(np.mean((better > 0) + 0.5 * (better == 0)))
+            if metric.ranked:
+                better = np.sign(ref - oth if metric.lower_is_better else oth - ref)
+                out["p_improvement"] = float(np.mean((better > 0) + 0.5 * (better == 0)))
         else:
-            t = stats.ttest_ind(oth, ref, equal_var=False)
-            spread = float(np.std(oth, ddof=1) + np.std(ref, ddof=1))
             u = stats.mannwhitneyu(oth, ref, alternative="two-sided")
             out["p_rank"] = float(u.pvalue)
             share = float(u.statistic) / (len(oth) * len(ref))  # P(other > reference) + ½ P(tie)
-            out["p_improvement"] = 1 - share if lower_is_better(metric) else share
-        out["p_t"] = float(t.pvalue)
-        out["diff_low"], out["diff_high"] = _interval(t.confidence_interval(CONFIDENCE), out["difference"], spread)
+            if metric.ranked:
+                out["p_improvement"] = 1 - share if metric.lower_is_better else share
     return out
+
+
+def _t_test(reference: np.ndarray, other: np.ndarray, is_paired: bool) -> tuple[float, float, float]:
+    """p-value and 95 % interval of mean(other) − mean(reference): paired t, or Welch's t."""
+    t = stats.ttest_rel(other, reference) if is_paired else stats.ttest_ind(other, reference, equal_var=False)
+    spread = float(np.std(other - reference, ddof=1)) if is_paired else float(
+        np.std(other, ddof=1) + np.std(reference, ddof=1))
+    low, high = _interval(t.confidence_interval(CONFIDENCE), float(np.mean(other) - np.mean(reference)), spread)
+    return float(t.pvalue), low, high
+
+
+def difference_interval(reference: np.ndarray, other: np.ndarray, is_paired: bool) -> tuple[float, float]:
+    """The interval of the difference of means that `compare` prints."""
+    return _t_test(reference, other, is_paired)[1:]
 
 
 def _wilcoxon_p(differences: np.ndarray) -> float:
@@ -137,7 +159,7 @@ def _wilcoxon_p(differences: np.ndarray) -> float:
 VERSUS = ("reference", "previous")
 
 
-def comparison_table(samples: list[Sample], reference_id: int, metric: str,
+def comparison_table(samples: list[Sample], reference_id: int, metric: Metric,
                      versus: str = "reference") -> pd.DataFrame:
     """One row per experiment: its description, and its comparison with the reference (`versus="reference"`: the
     reference first, every other row against it) or with the row above it (`"previous"`: the experiments in the
@@ -151,10 +173,10 @@ def comparison_table(samples: list[Sample], reference_id: int, metric: str,
     rows = []
     for index, sample in enumerate(ordered):
         row: dict = {"experiment": sample.experiment_id, "label": sample.label, "command": sample.command,
-                     **describe(sample.array)}
+                     "rounds": sample.rounds or len(sample.values), **describe(sample.array)}
         if index:
             against = ordered[index - 1] if versus == "previous" else ordered[0]
-            row |= compare(against, sample, metric) | {"versus": against.experiment_id}
+            row |= compare(against, sample, metric) | {"versus": against.experiment_id, "n_versus": len(against.values)}
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_t", "p_rank"):
@@ -163,4 +185,5 @@ def comparison_table(samples: list[Sample], reference_id: int, metric: str,
         adjusted = holm(table[column].iloc[1:].astype(float).tolist())
         table[f"{column}_holm"] = [math.nan] + adjusted
     table.attrs["versus"] = versus
+    table.attrs["metric"] = metric.name
     return table

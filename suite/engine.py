@@ -23,7 +23,8 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 @dataclasses.dataclass
 class RoundResult:
     metrics: dict[str, float]  # test_*, train_*, val_* of the final (or restored best) model; epochs, best_epoch
-    curves: list[dict[str, float]]  # one dict per epoch: train_loss, train_accuracy, val_*, lr ...
+    curves: list[dict[str, float]]  # one dict per epoch: lr, train_*, val_* ...
+    # The measurement of the training run that produced the round: for stacked rounds the whole group's, shared.
     epoch_seconds: list[float]
     seconds: float
     peak_memory_bytes: int

@@ -1,4 +1,5 @@
-"""Numbers as people read them (accuracies in %, p-values to 3 significant figures) and tables as text formats."""
+"""Numbers as people read them (as each metric's declaration says; p-values to 3 decimals) and tables as text
+formats."""
 
 import json
 import math
@@ -6,24 +7,9 @@ import math
 import pandas as pd
 from rich.table import Table
 
+from suite.metrics import Metric
+
 FORMATS = ("table", "markdown", "csv", "latex", "json")
-
-
-def fmt(metric: str, value: float) -> str:
-    """Accuracies as percentages (as the reports give them), seconds and MB with sensible precision."""
-    if value != value:  # NaN: a std over one round
-        return "–"
-    if metric.endswith("accuracy"):
-        return f"{100 * value:.2f}"
-    if "seconds" in metric or metric.endswith("_mb"):
-        return f"{value:.2f}"
-    if metric == "epochs":
-        return f"{value:g}"
-    return f"{value:.4f}"
-
-
-def unit(metric: str) -> str:
-    return " (%)" if metric.endswith("accuracy") else ""
 
 
 def fmt_p(p: float) -> str:
@@ -32,49 +18,73 @@ def fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def fmt_interval(metric: str, low: float, high: float) -> str:
-    return "–" if low != low else f"[{fmt(metric, low)}, {fmt(metric, high)}]"
+def fmt_interval(metric: Metric, low: float, high: float) -> str:
+    return "–" if low != low else f"[{metric.show(low)}, {metric.show(high)}]"
 
 
-def comparison_display(table: pd.DataFrame, metric: str, commands: bool = False) -> pd.DataFrame:
+def fmt_difference(metric: Metric, value: float) -> str:
+    return f"{'+' if value >= 0 else ''}{metric.show(value)}"
+
+
+def fmt_spread(metric: Metric, mean: float, std: float, n: int, rounds: int) -> str:
+    """mean ± std; a single measurement of several rounds (a stacked group's time) is said to be one."""
+    if n == 1 and rounds > 1:
+        return f"{metric.show(mean)} (measured once for {rounds} stacked rounds)"
+    spread = f"{metric.show(mean)} ± {metric.show(std)}"
+    return spread if rounds <= n else f"{spread} ({rounds} stacked rounds)"
+
+
+def fmt_n(n: int, rounds: int) -> str:
+    """How many values: measurements of groups of stacked rounds say how many rounds they cover."""
+    return str(n) if rounds <= n else f"{n} group{'s' if n > 1 else ''}"
+
+
+def _number(value: float, digits: str) -> str:
+    return "–" if value != value else format(value, digits)
+
+
+def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = False) -> pd.DataFrame:
     """The comparison table (suite.compare.comparison_table) as strings, one column per quantity people read;
     with `commands`, last the command that reproduces each row."""
     rows = []
     first = "start" if table.attrs.get("versus") == "previous" else "reference"
     for index, row in enumerate(table.to_dict("records")):
         compared = "difference" in row and row["difference"] == row["difference"]
-        diff = (f"{'+' if row['difference'] >= 0 else ''}{fmt(metric, row['difference'])} "
-                f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}") if compared else (
-            first if index == 0 else "–")
+        diff = (f"{fmt_difference(metric, row['difference'])} {fmt_interval(metric, row['diff_low'], row['diff_high'])}"
+                if compared else (first if index == 0 else "–"))
+        pairing = ""
+        tested = compared and row["p_t"] == row["p_t"]
+        if compared:
+            pairing = (f"{int(row['n_paired'])} of {int(row['n_versus'])} / {int(row['n'])}" if row["paired"] else
+                       "unpaired" if tested else "–")
         rows.append({
-            "id": str(row["experiment"]), "experiment": row["label"], "n": str(row["n"]),
-            f"mean ± std{unit(metric)}": f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
-            "median": fmt(metric, row["median"]),
+            "id": str(row["experiment"]), "experiment": row["label"], "n": fmt_n(row["n"], row["rounds"]),
+            f"mean ± std{metric.unit_suffix}": fmt_spread(metric, row["mean"], row["std"], row["n"], row["rounds"]),
+            "median": metric.show(row["median"]),
             "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
-            "95% CI (bootstrap)": fmt_interval(metric, row["boot_low"], row["boot_high"]),
             "Δ mean [95% CI]": diff,
-            "tests": f"{row['t_test']} / {row['rank_test']}" if compared else "",
+            "paired rounds": pairing,
+            "tests": f"{row['t_test']} / {row['rank_test']}" if tested else (
+                "none: a single value" if compared else ""),
             "p": f"{fmt_p(row['p_t'])} / {fmt_p(row['p_rank'])}" if compared else "",
             "p (Holm)": f"{fmt_p(row['p_t_holm'])} / {fmt_p(row['p_rank_holm'])}" if compared else "",
-            "Hedges' g": "–" if not compared or row["hedges_g"] != row["hedges_g"] else f"{row['hedges_g']:+.2f}",
-            "P(better)": "–" if not compared or row["p_improvement"] != row["p_improvement"]
-            else f"{row['p_improvement']:.2f}",
+            "Hedges' g": _number(row["hedges_g"], "+.2f") if compared else "–",
+            "d_z": _number(row["d_z"], "+.2f") if compared else "–",
+            "P(better)": _number(row["p_improvement"], ".2f") if compared else "–",
         } | ({"command": f"`{row['command']}`" if row.get("command") else "–"} if commands else {}))
     return pd.DataFrame(rows)
 
 
-def sweep_display(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+def sweep_display(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     """A sweep's cells (suite.sweep.sweep_table), best first, as strings."""
     rows = []
     for rank, row in enumerate(table.to_dict("records"), start=1):
-        versus = "best" if row["best"] else (f"{'+' if row['difference'] >= 0 else ''}{fmt(metric, row['difference'])} "
-                                             f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}")
         rows.append({"rank": str(rank), "id": str(row["experiment"]), "cell": row["label"], "n": str(row["n"]),
-                     f"mean ± std{unit(metric)}": f"{fmt(metric, row['mean'])} ± {fmt(metric, row['std'])}",
+                     f"mean ± std{metric.unit_suffix}": f"{metric.show(row['mean'])} ± {metric.show(row['std'])}",
                      "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
-                     "Δ vs best [95% CI]": versus,
-                     "p (Holm)": "" if row["best"] else fmt_p(row["p_t_holm"]),
-                     "≈ best": "yes" if row["not_worse"] else ""})
+                     "Δ vs best": "best" if row["best"] else fmt_difference(metric, row["difference"]),
+                     "p (worse, max-T)": "" if row["best"] else fmt_p(row["p_worse"]),
+                     "≈ best": "yes" if row["not_worse"] else ("" if row["decided"] else "–")})
     return pd.DataFrame(rows)
 
 
@@ -104,7 +114,7 @@ def rich_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
-def render(table: pd.DataFrame, metric: str, fmt_name: str, title: str):
+def render(table: pd.DataFrame, metric: Metric, fmt_name: str, title: str):
     """The comparison in one of FORMATS: a rich Table for "table", text otherwise. csv and json keep raw numbers
     (fractions, not %), so that other tools can compute with them."""
     if fmt_name == "table":
@@ -115,10 +125,11 @@ def render(table: pd.DataFrame, metric: str, fmt_name: str, title: str):
         return comparison_display(table, metric).to_latex(index=False, caption=title, label="tab:comparison",
                                                           escape=True)
     if fmt_name == "csv":
-        return table.assign(metric=metric).to_csv(index=False)
-    raw = table.assign(metric=metric)
+        return table.assign(metric=metric.name).to_csv(index=False)
+    raw = table.assign(metric=metric.name)
     raw = raw.astype(object).where(raw.notna(), None)
-    return json.dumps({"title": title, "metric": metric, "rows": raw.to_dict("records")}, indent=2,
+    return json.dumps({"title": title, "metric": metric.name, "unit": metric.unit, "scale": metric.scale,
+                       "higher_is_better": metric.higher_is_better, "rows": raw.to_dict("records")}, indent=2,
                       default=_json_number)
 
 

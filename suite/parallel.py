@@ -13,7 +13,8 @@ Exactly as in sequential training: data, initialisation, batch order, augmentati
 stops, and has its best weights restored, at its own epoch; the stacked step simply keeps going until every round
 has stopped), the final evaluation (the shared code, on an ordinary module per round). Not bit-identical: the
 rounds share one dropout stream, and grouped kernels may sum in another order, so results agree in distribution,
-and to rounding where no randomness is involved. Time per round is the group's time divided by K.
+and to rounding where no randomness is involved. Time and peak memory are measured once, for the group: every
+round's result carries the group's measurement, and the store keeps it once.
 """
 
 import copy
@@ -80,7 +81,7 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
         stopping = [EarlyStopping(config.patience) for _ in models]
         training = list(range(rounds))
         curves: list[list[dict]] = [[] for _ in models]
-        seconds: list[list[float]] = [[] for _ in models]
+        epoch_seconds: list[float] = []
         train = {key: torch.stack([s["train"][key] for s in splits]) for key in splits[0]["train"]}
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
@@ -100,16 +101,14 @@ def fit_parallel(task: Task, config: Any, models: list[nn.Module], splits: list[
                 curves[k].append(row)
                 if on_epoch is not None:
                     on_epoch(k, epoch, row)
-            elapsed = (time.perf_counter() - t0) / len(training)
-            for k in training:
-                seconds[k].append(elapsed)
+            epoch_seconds.append(time.perf_counter() - t0)
             training = [k for k in training if k not in stopped]
             if not training:
                 break
         finished = [finish(task, config, models[k], splits[k], stopping[k], len(curves[k]), accel)
                     for k in range(rounds)]
-    share = (time.perf_counter() - start) / rounds
-    return [RoundResult(metrics=m, curves=curves[k], epoch_seconds=seconds[k], seconds=share,
+    seconds = time.perf_counter() - start
+    return [RoundResult(metrics=m, curves=curves[k], epoch_seconds=epoch_seconds, seconds=seconds,
                         peak_memory_bytes=peak.bytes, device=accel.describe(device), scores=s, targets=t)
             for k, (m, s, t) in enumerate(finished)]
 

@@ -6,8 +6,8 @@ Every function takes plain pandas/numpy data and an output path stem (no suffix)
 work headless and nothing stays registered once a function returns. SVG text is kept as text (searchable).
 
 Experiments keep the order in which they first appear (or the caller's ``order``); the i-th experiment of that
-order gets colour i of the "tab10" cycle, so colours agree across figures. Metrics whose name ends with
-"accuracy" are stored as fractions and shown as percentages.
+order gets colour i of the "tab10" cycle, so colours agree across figures. A metric comes with its declaration
+(suite.metrics.Metric), which says its unit and scale: fractions stored, percentages drawn.
 """
 
 import numbers
@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from scipy import stats
 
+from suite.metrics import Metric
 from suite.roc import roc_rates
 
 # Applied around the creation and saving of every figure (not globally): text stays text in SVG, reproducible ids.
@@ -70,23 +71,6 @@ def _wrap(label: object) -> str:
     return textwrap.fill(str(label), _WRAP)
 
 
-def _scale(metric: str) -> float:
-    return 100.0 if metric.endswith("accuracy") else 1.0
-
-
-def _words(metric: str) -> str:
-    return metric.replace("_", " ")
-
-
-def _axis_label(metric: str) -> str:
-    """Metric name in words with its unit: accuracies in %, durations in s."""
-    if metric.endswith("accuracy"):
-        return f"{_words(metric)} (%)"
-    if metric.endswith("seconds"):
-        return f"{_words(metric)} (s)"
-    return _words(metric)
-
-
 def _rows_figure(ticks: list[str], width: float = 8.0) -> tuple[Figure, Axes]:
     """One horizontal row per category (first at the top), tall enough for the wrapped tick labels."""
     lines = sum(tick.count("\n") + 1 for tick in ticks)
@@ -124,35 +108,37 @@ def _bars(ax: Axes, means: np.ndarray, lows: np.ndarray, highs: np.ndarray, colo
 
 
 @matplotlib.rc_context(_STYLE)
-def learning_curves(curves: pd.DataFrame, stem: Path, order: list[str] | None = None) -> Path:
-    """Loss and accuracy (%) per epoch: mean over rounds, band ± one sample std; training solid, validation dashed.
+def learning_curves(curves: pd.DataFrame, stem: Path, order: list[str] | None = None,
+                    quantities: tuple[Metric, ...] = (Metric("loss"),)) -> Path:
+    """Each quantity (a metric without its split prefix, e.g. loss and the task's accuracy) per epoch: mean over
+    rounds, band ± one sample std; training solid, validation dashed, one panel per quantity.
 
     Rounds stopped early simply drop out: each epoch averages the rounds that reached it.
     """
     _check(curves, ("experiment", "round", "epoch"), "learning_curves")
-    panels = [(q, s) for q, s in (("loss", 1.0), ("accuracy", 100.0))
-              if any(f"{split}_{q}" in curves for split in ("train", "val"))]
+    panels = [q for q in quantities if any(f"{split}_{q.name}" in curves for split in ("train", "val"))]
     if not panels:
-        raise ValueError("learning_curves: no train_/val_ loss or accuracy columns: nothing to plot")
+        raise ValueError(f"learning_curves: no train_/val_ columns of {', '.join(q.name for q in quantities)}: "
+                         "nothing to plot")
     colours = _colours(curves["experiment"], order)
     fig = Figure(figsize=(5.5 * len(panels), 4.6 + 0.35 * ((len(colours) + 1) // 3)), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     drawn = set()
-    for ax, (quantity, scale) in zip(axes, panels, strict=True):
+    for ax, quantity in zip(axes, panels, strict=True):
         for name, colour in colours.items():
             rows = curves[curves["experiment"] == name]
             for split, style in (("train", "-"), ("val", "--")):
-                column = f"{split}_{quantity}"
+                column = f"{split}_{quantity.name}"
                 if column not in rows:
                     continue
-                stats = rows.groupby("epoch")[column].agg(["mean", "std"]).dropna(subset=["mean"]) * scale
+                stats = rows.groupby("epoch")[column].agg(["mean", "std"]).dropna(subset=["mean"]) * quantity.scale
                 if stats.empty:
                     continue
                 drawn.add(split)
                 ax.plot(stats.index, stats["mean"], style, color=colour, linewidth=1.6)
                 ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
                                 color=colour, alpha=0.15, linewidth=0)
-        ax.set(title=quantity, xlabel="epoch", ylabel="accuracy (%)" if quantity == "accuracy" else "loss")
+        ax.set(title=quantity.words, xlabel="epoch", ylabel=quantity.label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colour, linewidth=3, label=_wrap(name)) for name, colour in colours.items()]
@@ -164,13 +150,13 @@ def learning_curves(curves: pd.DataFrame, stem: Path, order: list[str] | None = 
 
 
 @matplotlib.rc_context(_STYLE)
-def round_values(values: pd.DataFrame, metric: str, stem: Path, order: list[str] | None = None) -> Path:
+def round_values(values: pd.DataFrame, metric: Metric, stem: Path, order: list[str] | None = None) -> Path:
     """Distribution of one metric over rounds: a box per experiment with every round drawn as a dot."""
     _check(values, ("experiment", "value"), "round_values")
     values = values.dropna(subset=["value"])
     _check(values, (), "round_values")
     colours = _colours(values["experiment"], order)
-    groups = [values.loc[values["experiment"] == name, "value"].to_numpy(dtype=float) * _scale(metric)
+    groups = [values.loc[values["experiment"] == name, "value"].to_numpy(dtype=float) * metric.scale
               for name in colours]
     fig, ax = _rows_figure([f"{_wrap(name)}\n(n = {len(g)})" for name, g in zip(colours, groups, strict=True)])
     boxes = ax.boxplot(groups, positions=range(len(groups)), widths=0.5, showfliers=False, patch_artist=True,
@@ -179,13 +165,13 @@ def round_values(values: pd.DataFrame, metric: str, stem: Path, order: list[str]
         box.set(facecolor=colour, alpha=0.3)
         ax.scatter(group, row + _jitter(len(group), row), s=18, color=colour, edgecolor="black", linewidth=0.4,
                    zorder=3)
-    ax.set_xlabel(_axis_label(metric))
-    ax.set_title(f"{_words(metric)} per round")
+    ax.set_xlabel(metric.label)
+    ax.set_title(f"{metric.words} per round")
     return _save(fig, stem)
 
 
 @matplotlib.rc_context(_STYLE)
-def mean_ci_bars(summary: pd.DataFrame, metric: str, stem: Path, order: list[str] | None = None,
+def mean_ci_bars(summary: pd.DataFrame, metric: Metric, stem: Path, order: list[str] | None = None,
                  confidence: float = 0.95) -> Path:
     """Mean of a metric per experiment with its confidence interval (computed by the caller; NaN → no error bar).
 
@@ -198,21 +184,21 @@ def mean_ci_bars(summary: pd.DataFrame, metric: str, stem: Path, order: list[str
     if summary["experiment"].duplicated().any():
         raise ValueError("mean_ci_bars: one row per experiment expected")
     colours = _colours(summary["experiment"], order)
-    table = summary.set_index("experiment").loc[list(colours), ["mean", "low", "high"]] * _scale(metric)
+    table = summary.set_index("experiment").loc[list(colours), ["mean", "low", "high"]] * metric.scale
     means, lows, highs = (table[c].to_numpy(dtype=float) for c in ("mean", "low", "high"))
-    digits = ".1f" if metric.endswith("accuracy") else ".3g"
+    digits = ".1f" if metric.unit == "%" else ".3g"
     texts = [f"{m:{digits}}" + ("" if np.isfinite(lo) and np.isfinite(hi) else " (no CI)")
              for m, lo, hi in zip(means, lows, highs, strict=True)]
     fig, ax = _rows_figure([_wrap(name) for name in colours])
     _bars(ax, means, lows, highs, list(colours.values()), texts)
     low, high = np.nanmin(np.r_[means, lows]), np.nanmax(np.r_[means, highs])
     left = min(0.0, low)
-    if metric.endswith("accuracy") and high > low > 0:  # differences to show: trim the axis if 0 squashes them
+    if metric.unit == "%" and high > low > 0:  # differences to show: trim the axis if 0 squashes them
         trimmed = max(0.0, low - max(high - low, 1.0))  # at least one percentage point of margin
         left = trimmed if trimmed > 0.3 * high else 0.0
     ax.set_xlim(left, high + 0.18 * (high - left or 1.0))
-    ax.set_xlabel(_axis_label(metric) + (" — axis does not start at 0" if left > 0 else ""))
-    ax.set_title(f"mean {_words(metric)} with {confidence * 100:g} % confidence intervals")
+    ax.set_xlabel(metric.label + (" — axis does not start at 0" if left > 0 else ""))
+    ax.set_title(f"mean {metric.words} with {confidence * 100:g} % confidence intervals")
     return _save(fig, stem)
 
 
@@ -456,8 +442,8 @@ def _sweep_input(values: pd.DataFrame, params: list[str], metric: str, name: str
     return values
 
 
-def _value_text(value: float, metric: str) -> str:
-    return f"{value:.1f}" if metric.endswith("accuracy") else f"{value:.3g}"
+def _value_text(value: float, metric: Metric) -> str:
+    return f"{value:.1f}" if metric.unit == "%" else f"{value:.3g}"
 
 
 def _t_half_width(group: np.ndarray, confidence: float = 0.95) -> float | None:
@@ -468,17 +454,17 @@ def _t_half_width(group: np.ndarray, confidence: float = 0.95) -> float | None:
 
 
 @matplotlib.rc_context(_STYLE)
-def sweep_heatmap(values: pd.DataFrame, x: str, y: str, metric: str, stem: Path, others: list[str] = ()) -> Path:
+def sweep_heatmap(values: pd.DataFrame, x: str, y: str, metric: Metric, stem: Path, others: list[str] = ()) -> Path:
     """Mean of a metric for each (x, y) pair of a hyper-parameter sweep, one row of `values` per finished round.
 
     The mean runs over rounds and over the other swept hyper-parameters the caller names in `others` (the title
     says which). Each cell is annotated with its mean and the number of rounds; pairs never run stay blank.
     """
     others = list(others)
-    values = _sweep_input(values, [x, y, *others], metric, "sweep_heatmap")
+    values = _sweep_input(values, [x, y, *others], metric.name, "sweep_heatmap")
     columns, x_labels = _levels(values[x])
     rows, y_labels = _levels(values[y])
-    metric_values = values[metric].to_numpy(dtype=float) * _scale(metric)
+    metric_values = values[metric.name].to_numpy(dtype=float) * metric.scale
     counts = np.zeros((len(y_labels), len(x_labels)), dtype=int)
     sums = np.zeros(counts.shape)
     np.add.at(counts, (rows, columns), 1)
@@ -508,17 +494,17 @@ def sweep_heatmap(values: pd.DataFrame, x: str, y: str, metric: str, stem: Path,
     ax.tick_params(length=0)
     ax.spines[:].set_visible(False)
     colour_bar = fig.colorbar(mesh, ax=ax, shrink=0.9)
-    colour_bar.set_label(_axis_label(metric))
+    colour_bar.set_label(metric.label)
     colour_bar.outline.set_visible(False)
     over = "mean over rounds" + (f" and over {', '.join(others)}" if others else "")
     chars = max(30, int(width * 9))  # about what fits above the cells at this size
-    ax.set_title(textwrap.fill(f"{_axis_label(metric)} by {x} and {y}", chars) + "\n" + textwrap.fill(over, chars),
+    ax.set_title(textwrap.fill(f"{metric.label} by {x} and {y}", chars) + "\n" + textwrap.fill(over, chars),
                  fontsize=11)
     return _save(fig, stem)
 
 
 @matplotlib.rc_context(_STYLE)
-def sweep_marginals(values: pd.DataFrame, params: list[str], metric: str, stem: Path) -> Path:
+def sweep_marginals(values: pd.DataFrame, params: list[str], metric: Metric, stem: Path) -> Path:
     """A metric against each swept hyper-parameter in turn, averaged over everything else (one panel each).
 
     Every round is a faint dot; the mean over all rounds with that value has a 95 % t confidence interval (none
@@ -527,8 +513,8 @@ def sweep_marginals(values: pd.DataFrame, params: list[str], metric: str, stem: 
     params = list(params)
     if not params:
         raise ValueError("sweep_marginals: no hyper-parameters: nothing to plot")
-    values = _sweep_input(values, params, metric, "sweep_marginals")
-    metric_values = values[metric].to_numpy(dtype=float) * _scale(metric)
+    values = _sweep_input(values, params, metric.name, "sweep_marginals")
+    metric_values = values[metric.name].to_numpy(dtype=float) * metric.scale
     panels = [_levels(values[param]) for param in params]
     columns = min(4, len(params))
     lines = (len(params) + columns - 1) // columns
@@ -553,11 +539,11 @@ def sweep_marginals(values: pd.DataFrame, params: list[str], metric: str, stem: 
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         if i % columns == 0:
-            ax.set_ylabel(_axis_label(metric))
+            ax.set_ylabel(metric.label)
     for ax in axes.flat[len(params):]:
         ax.set_visible(False)
     _legend_below(fig, [Line2D([], [], color=dots, marker="o", linestyle="none", alpha=0.5, label="one round"),
                         Line2D([], [], color=bars, marker="o", linestyle="-", label="mean with 95 % t interval")])
-    fig.suptitle(textwrap.fill(f"{_words(metric)} for each hyper-parameter (mean over rounds and all other settings)",
+    fig.suptitle(textwrap.fill(f"{metric.words} for each hyper-parameter (mean over rounds and all other settings)",
                                max(30, int(width * 10))))
     return _save(fig, stem)

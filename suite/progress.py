@@ -14,11 +14,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+LOSSES = ("train_loss", "val_loss")
 
-def _brief(metrics: dict[str, float]) -> str:
-    keys = [k for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy")
-            if k in metrics]
-    return " ".join(f"{k}={metrics[k]:.4f}" for k in keys)
+
+def shown_metrics(primary: str) -> tuple[str, ...]:
+    """What a progress line shows: the losses, and the task's primary metric on every split that has it."""
+    base = primary.removeprefix("test_")
+    return ("train_loss", f"train_{base}", "val_loss", f"val_{base}", primary)
+
+
+def _brief(metrics: dict[str, float], shown: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={metrics[k]:.4f}" for k in dict.fromkeys(shown) if k in metrics)
 
 
 EPOCH_LINE_SECONDS = 30.0
@@ -27,8 +33,9 @@ EPOCH_LINE_SECONDS = 30.0
 class PlainLog:
     """One line per round (and a line per reuse), flushed: readable in CI logs and pipes."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, shown: tuple[str, ...] = LOSSES) -> None:
         self.stream = stream or sys.stderr
+        self.shown = shown
 
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -45,11 +52,11 @@ class PlainLog:
         # Long epochs (faces on a CPU) get a line at most every EPOCH_LINE_SECONDS, so a log shows signs of life.
         if time.perf_counter() - self.last_line >= EPOCH_LINE_SECONDS:
             self.last_line = time.perf_counter()
-            self._say(f"round {index + 1}/{self.rounds} epoch {epoch + 1}: {_brief(metrics)}")
+            self._say(f"round {index + 1}/{self.rounds} epoch {epoch + 1}: {_brief(metrics, self.shown)}")
 
     def round_finished(self, index: int, metrics: dict[str, float]) -> None:
         self._say(f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "
-                  f"{_brief(metrics)}")
+                  f"{_brief(metrics, self.shown)}")
 
     def close(self) -> None:
         pass
@@ -58,8 +65,9 @@ class PlainLog:
 class LiveProgress:
     """Rounds × epochs bars with the live loss/accuracy and an ETA, drawn on stderr."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, shown: tuple[str, ...] = LOSSES) -> None:
         self.console = console or Console(stderr=True)
+        self.shown = shown
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=self.console, transient=False)
@@ -77,17 +85,18 @@ class LiveProgress:
                             info="")
 
     def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None:
-        self.progress.update(self.epochs_bar, completed=epoch + 1, info=_brief(metrics))
+        self.progress.update(self.epochs_bar, completed=epoch + 1, info=_brief(metrics, self.shown))
 
     def round_finished(self, index: int, metrics: dict[str, float]) -> None:
-        self.progress.update(self.rounds_bar, advance=1, info=_brief(metrics))
+        self.progress.update(self.rounds_bar, advance=1, info=_brief(metrics, self.shown))
 
     def close(self) -> None:
         self.progress.stop()
 
 
-def make_reporter(quiet: bool) -> PlainLog | LiveProgress:
+def make_reporter(quiet: bool, primary: str = "") -> PlainLog | LiveProgress:
     console = Console(stderr=True)
+    shown = shown_metrics(primary) if primary else LOSSES
     if quiet or not console.is_terminal:
-        return PlainLog()
-    return LiveProgress(console)
+        return PlainLog(shown=shown)
+    return LiveProgress(console, shown)

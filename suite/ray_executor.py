@@ -21,6 +21,7 @@ import torch
 from suite import registry
 from suite.devices import Acceleration
 from suite.errors import SuiteError
+from suite.metrics import declaration
 from suite.runner import round_groups, train_in_worker
 from suite.store import Store
 
@@ -83,11 +84,12 @@ def run(task: registry.Task, cells: list, experiment_ids: list[int], *, store: S
             except ray.exceptions.RayError as error:
                 raise SuiteError(f"grid cell {cell.label}, rounds {group}: failed after {max_retries} "
                                  f"retries: {_cause(error)}") from None
+            store.add_group(experiment_id, seed, group, results)
+            ran += len(group)
+            primary = declaration(task, task.primary_metric)
             for index, result in zip(group, results, strict=True):
-                store.add_round(experiment_id, index, seed, result)
-                ran += 1
                 log(f"cell {cell.label} round {index + 1}/{rounds}: "
-                    f"test_accuracy={result.metrics.get('test_accuracy', float('nan')):.4f}")
+                    f"{primary.name}={primary.show(result.metrics.get(primary.name, float('nan')))}")
         return ran
     finally:
         for ref in jobs:

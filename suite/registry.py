@@ -73,7 +73,10 @@ class Task:
     models: NamedRegistry
     presets: NamedRegistry  # value: dict of config overrides
     sweeps: NamedRegistry = NamedRegistry("sweep preset")  # value: suite.sweep.SweepPreset; tasks set their own
-    primary_metric: str = "test_accuracy"
+    primary_metric: str  # the stored metric that results, show, compare and sweeps use unless told otherwise
+    # Each metric `metrics`/`final_metrics` return, by name without the split prefix: its direction, unit and
+    # display (suite.metrics.Metric). The engine declares its own (loss, epochs, time, memory).
+    metric_declarations: tuple = ()
     eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
     # `--parallel-rounds auto` stacks all rounds of an experiment when True: models so small that one round leaves

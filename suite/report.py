@@ -21,11 +21,13 @@ from suite import plots, registry
 from suite.compare import Sample, comparison_table
 from suite.config import build_config
 from suite.errors import SuiteError
-from suite.formatting import comparison_display, fmt, markdown_table, sweep_display, unit
+from suite.formatting import comparison_display, markdown_table, sweep_display
+from suite.metrics import Metric, base_name, declaration
 from suite.seeding import RoundSeeds
 from suite.selection import differing_config, labels, samples
+from suite.stats import metric_values
 from suite.store import Store
-from suite.sweep import ALPHA, describe_axes, sweep_table, sweep_values
+from suite.sweep import best_note, describe_axes, sweep_table, sweep_values
 
 GALLERY_PER_KIND = 4
 
@@ -37,7 +39,7 @@ class Block:
     caption: str = ""
 
 
-def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: str, title: str,
+def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: Metric, title: str,
           out: Path, data_dir: Path | None, data_problem: str = "", sweep: dict[str, Any] | None = None
           ) -> list[Block]:
     """Every block of the report; figures are written under out/figures/. With a sweep, its ranked table and
@@ -50,16 +52,17 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     table = comparison_table(chosen, reference, metric)
     blocks = [Block("h1", title),
               Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
-                         f"{metric}{unit(metric)}; reference: experiment {reference}. Generated "
+                         f"{metric.name}{metric.unit_suffix}; reference: experiment {reference}. Generated "
                          f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`."),
               *(sweep_blocks(store, sweep, metric, figures) if sweep else []),
               Block("h2", "Comparison"),
               Block("table", comparison_display(table, metric)),
               Block("p", "Δ = experiment − reference, with its 95 % confidence interval. Tests are paired (paired t / "
-                         "Wilcoxon signed-rank) when both experiments ran the same seeds and rounds, otherwise "
-                         "unpaired (Welch's t / Mann–Whitney U); p-values are Holm-adjusted across the table. "
-                         "Hedges' g is the standardised difference; P(better) the probability that a round of the "
-                         "experiment beats one of the reference."),
+                         "Wilcoxon signed-rank) on the rounds both experiments ran (same seed and round index), "
+                         "unpaired (Welch's t / Mann–Whitney U) when they share fewer than two; p-values are "
+                         "Holm-adjusted across the table. Hedges' g is the difference over the pooled std, d_z over "
+                         "the std of the paired differences; P(better) the probability that a round of the "
+                         "experiment beats one of the reference. docs/statistics.md says what each guarantees."),
               Block("h2", "Configurations"),
               Block("table", _configs(experiments)),
               *_setting_blocks(experiments)]
@@ -70,24 +73,24 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     return blocks
 
 
-def sweep_blocks(store: Store, record: dict[str, Any], metric: str, figures: Path) -> list[Block]:
+def sweep_blocks(store: Store, record: dict[str, Any], metric: Metric, figures: Path) -> list[Block]:
     """A sweep's cells ranked by the metric, a heatmap over its first two axes (averaged over the others) and the
     metric against each swept hyper-parameter."""
     spec = record["spec"]
     axes = [name for name, values in spec["axes"].items() if len(values) > 1]
     values = sweep_values(store, record, metric)
+    ranked = sweep_table(record, values, metric)
     blocks = [Block("h2", f"Sweep {record['id']}"),
               Block("p", f"{len(record['cells'])} cells × {spec['rounds']} rounds (seed {spec['seed']})"
                          + (f", preset {spec['preset']}" if spec.get("preset") else "") + "; swept: "
                          + describe_axes(spec["axes"])
                          + "; fixed: " + (", ".join(f"{k}={v}" for k, v in spec["fixed"].items()) or "defaults")
-                         + ". Cells best first; ≈ best: not significantly worse than the best cell (Holm-adjusted "
-                         f"p ≥ {ALPHA})."),
-              Block("table", sweep_display(sweep_table(record, values, metric), metric))]
+                         + ". Cells best first. " + best_note(ranked)),
+              Block("table", sweep_display(ranked, metric))]
     if len(axes) >= 2:
         blocks.append(Block("figure", plots.sweep_heatmap(values, axes[0], axes[1], metric, figures / "sweep_heatmap",
                                                           axes[2:]),
-                            f"Mean {metric.replace('_', ' ')} over rounds for each {axes[0]} and {axes[1]}."))
+                            f"Mean {metric.words} over rounds for each {axes[0]} and {axes[1]}."))
     if axes:
         blocks.append(Block("figure", plots.sweep_marginals(values, axes, metric, figures / "sweep_marginals"),
                             "The metric against each swept hyper-parameter: rounds as dots, mean with 95 % t "
@@ -117,9 +120,9 @@ def _setting_blocks(experiments: list[dict[str, Any]]) -> list[Block]:
             for s in sorted(settings)]
 
 
-def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.DataFrame, metric: str,
+def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.DataFrame, metric: Metric,
                     names: dict[int, str], order: list[str], figures: Path) -> list[Block]:
-    words = metric.replace("_", " ")
+    words = metric.words
     values = pd.DataFrame([{"experiment": _name(s.experiment_id, names), "value": v}
                            for s in chosen for v in s.array])
     summary = pd.DataFrame({"experiment": [_name(int(i), names) for i in table["experiment"]],
@@ -132,23 +135,29 @@ def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.D
     ]
     curves, scores, timing = [], [], []
     for e in experiments:
-        for row in store.rounds(e["id"]).itertuples():
-            name = _name(e["id"], names)
+        rounds = store.rounds(e["id"])
+        name = _name(e["id"], names)
+        for row in rounds.itertuples():
             curves.append(store.curves(row.id).assign(experiment=name, round=row.id, epoch=lambda f: f["epoch"] + 1))
             test = store.scores(row.id, "test").dropna()
             if len(test):
                 scores.append(test.assign(experiment=name, round=row.id))
-            timing.append({"experiment": name, "seconds_per_epoch": row.seconds_per_epoch})
-    blocks.append(Block("figure", plots.learning_curves(pd.concat(curves), figures / "learning_curves", order),
-                        "Training (solid) and validation (dashed) loss and accuracy per epoch, mean ± std over "
-                        "rounds."))
+        per_epoch = metric_values(rounds, declaration(None, "seconds_per_epoch"))  # one per measurement
+        timing += [{"experiment": name, "seconds_per_epoch": v} for v in per_epoch]
+    task = registry.tasks().get(experiments[0]["task"])
+    quantities = tuple(dict.fromkeys([declaration(task, "loss"), declaration(task, base_name(metric.name))]))
+    blocks.append(Block("figure", plots.learning_curves(pd.concat(curves), figures / "learning_curves", order,
+                                                        quantities),
+                        f"Training (solid) and validation (dashed) {' and '.join(q.words for q in quantities)} per "
+                        "epoch, mean ± std over rounds."))
     if scores:
         both = pd.concat(scores)
         if both.groupby("round")["target"].nunique().min() == 2:
             blocks.append(Block("figure", plots.roc_curves(both, figures / "roc", order),
                                 "ROC curves on the test pairs: mean over rounds, AUC mean ± std."))
     blocks.append(Block("figure", plots.epoch_seconds(pd.DataFrame(timing), figures / "runtime", order),
-                        "Training time per epoch (each round's mean), as measured on the device it ran on."))
+                        "Training time per epoch (each training run's mean: a round, or a group of stacked rounds "
+                        "measured together), as measured on the device it ran on."))
     return blocks
 
 
@@ -240,13 +249,16 @@ def _pair_images(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
+    seconds, memory = declaration(None, "round_seconds"), declaration(None, "peak_memory_mb")
     for e in experiments:
         rounds = store.rounds(e["id"])
-        rows.append({"experiment": str(e["id"]), "rounds": str(len(rounds)),
-                     "epochs (mean)": fmt("epochs", rounds["epochs"].mean()) if "epochs" in rounds else "–",
-                     "s per epoch": fmt("seconds", rounds["seconds_per_epoch"].mean()),
-                     "s per round": fmt("seconds", rounds["seconds"].mean()),
-                     "peak memory (MB)": fmt("_mb", rounds["peak_memory_bytes"].mean() / 2**20),
+        runs = rounds.drop_duplicates("measurement_id")  # a group of stacked rounds was measured once
+        rows.append({"experiment": str(e["id"]), "rounds": str(len(rounds)), "training runs": str(len(runs)),
+                     "epochs (mean)": declaration(None, "epochs").show(rounds["epochs"].mean())
+                     if "epochs" in rounds else "–",
+                     "s per epoch": seconds.show(runs["seconds_per_epoch"].mean()),
+                     "s per round (total / rounds)": seconds.show(runs["round_seconds"].sum() / len(rounds)),
+                     "peak memory (MB)": memory.show(runs["peak_memory_mb"].max()),
                      "device": ", ".join(sorted(set(rounds["device"]))), "code": e["code_version"],
                      "torch": e["torch_version"], "python": e["python_version"], "created": e["created"]})
     return pd.DataFrame(rows)

@@ -179,10 +179,10 @@ def run_experiment(task: Task, config: Any, *, rounds: int, seed: int, device: t
     try:
         for group, results in _results(task, config, prepared, groups, seed, device, data_dir, workers, reporter,
                                         accel):
-            for index, result in zip(group, results, strict=True):
-                store.add_round(experiment_id, index, seed, result)
-                ran += 1
-                if reporter is not None:
+            store.add_group(experiment_id, seed, group, results)
+            ran += len(group)
+            if reporter is not None:
+                for index, result in zip(group, results, strict=True):
                     reporter.round_finished(index, result.metrics)
     except KeyboardInterrupt:
         raise Interrupted(experiment_id, len(done) + ran) from None

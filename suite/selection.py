@@ -8,6 +8,8 @@ from suite import registry
 from suite.compare import Sample
 from suite.config import command_line, non_defaults, ordered_fields, parse_field
 from suite.errors import SuiteError
+from suite.metrics import Metric, declaration
+from suite.stats import measured_rounds, metric_columns, metric_values
 from suite.store import Store
 
 
@@ -81,15 +83,27 @@ def reproduce(experiment: dict[str, Any], rounds: pd.DataFrame) -> str:
     return command_line(experiment["task"], task.config_cls, experiment["config"], len(rounds), int(seeds[0]))
 
 
-def samples(store: Store, experiments: list[dict[str, Any]], metric: str) -> list[Sample]:
-    """Each experiment's finished rounds of `metric`, keyed by (seed, round_index)."""
+def samples(store: Store, experiments: list[dict[str, Any]], metric: Metric) -> list[Sample]:
+    """Each experiment's values of `metric`, keyed by (seed, round_index): one per finished round, or one per
+    measurement for a metric measured once for a group of stacked rounds."""
     names = labels(experiments)
     out = []
     for e in experiments:
         rounds = store.rounds(e["id"])
-        if metric not in rounds or rounds[metric].isna().all():
-            known = sorted(c for c in rounds.columns if c.startswith(("test_", "val_", "train_")) or c == "epochs")
-            raise SuiteError(f"--metric {metric!r}: not stored for experiment {e['id']}; it has: {', '.join(known)}")
-        values = rounds.set_index(["seed", "round_index"])[metric].dropna().astype(float)
-        out.append(Sample(e["id"], names[e["id"]], values, reproduce(e, rounds)))
+        if metric.name not in rounds or rounds[metric.name].isna().all():
+            known = metric_columns(rounds)
+            raise SuiteError(f"--metric {metric.name!r}: not stored for experiment {e['id']}; it has: "
+                             f"{', '.join(known)}")
+        out.append(Sample(e["id"], names[e["id"]], metric_values(rounds, metric), reproduce(e, rounds),
+                          measured_rounds(rounds, metric)))
     return out
+
+
+def metric_of(task_name: str, name: str | None) -> Metric:
+    """The declaration of `--metric NAME` (default: the task's primary metric) for experiments of this task."""
+    task = registry.tasks().get(task_name)
+    if name is None:
+        if task is None:
+            raise SuiteError(f"task {task_name} is not installed here: name the metric with --metric")
+        name = task.primary_metric
+    return declaration(task, name)

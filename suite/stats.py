@@ -1,14 +1,17 @@
-"""Aggregating rounds: mean ± sample std, min, max per metric."""
+"""From stored rounds to the values statistics are computed on: one per round, or one per measurement for metrics
+measured once for a group of stacked rounds (time, memory); and the per-metric summary (mean ± sample std)."""
 
 import pandas as pd
 
+from suite.metrics import Metric, declaration
+
 # Columns of a rounds table that describe the round rather than measure it.
-_BOOKKEEPING = {"id", "experiment_id", "round_index", "seed", "status", "device", "finished"}
-_RENAMES = {"seconds": "round_seconds"}
+_BOOKKEEPING = {"id", "experiment_id", "round_index", "seed", "status", "device", "finished", "measurement_id",
+                "group_size"}
 
 
 def metric_columns(rounds: pd.DataFrame) -> list[str]:
-    """Numeric measurements, ordered: test, validation, train, then cost (time, memory)."""
+    """Numeric measurements, ordered: test, validation, train, then the rest (epochs, time, memory)."""
     names = [c for c in rounds.columns if c not in _BOOKKEEPING and pd.api.types.is_numeric_dtype(rounds[c])]
 
     def rank(name: str) -> tuple[int, str]:
@@ -20,12 +23,29 @@ def metric_columns(rounds: pd.DataFrame) -> list[str]:
     return sorted(names, key=rank)
 
 
-def summarize(rounds: pd.DataFrame) -> pd.DataFrame:
-    """One row per metric: n, mean, std (sample, ddof=1), min, max over rounds."""
-    frame = rounds.copy()
-    frame["peak_memory_mb"] = frame.pop("peak_memory_bytes") / 2**20
-    frame = frame.rename(columns=_RENAMES)
-    columns = metric_columns(frame)
-    table = frame[columns].agg(["count", "mean", "std", "min", "max"]).T
-    table["count"] = table["count"].astype(int)
-    return table.rename(columns={"count": "n"})
+def metric_values(rounds: pd.DataFrame, metric: Metric) -> pd.Series:
+    """The metric's values indexed by (seed, round_index). A per-group metric has one value per measurement, keyed
+    by the group's first round: a group of k stacked rounds is one measurement, never k."""
+    frame = rounds.dropna(subset=[metric.name])
+    if metric.per_group and "measurement_id" in frame:
+        frame = frame.sort_values(["seed", "round_index"]).drop_duplicates("measurement_id")
+    return frame.set_index(["seed", "round_index"])[metric.name].astype(float)
+
+
+def measured_rounds(rounds: pd.DataFrame, metric: Metric) -> int:
+    """How many rounds the metric's values cover."""
+    return int(rounds[metric.name].notna().sum())
+
+
+def summarize(rounds: pd.DataFrame, task=None) -> pd.DataFrame:
+    """One row per metric (index: name): n, mean, std (sample, ddof=1), min, max over its values (rounds, or
+    measurements for per-group metrics), `rounds` the rounds they cover, and `metric`, its declaration."""
+    rows = {}
+    for name in metric_columns(rounds):
+        metric = declaration(task, name)
+        values = metric_values(rounds, metric)
+        if values.empty:
+            continue
+        rows[name] = {"n": len(values), "mean": values.mean(), "std": values.std(ddof=1), "min": values.min(),
+                      "max": values.max(), "rounds": measured_rounds(rounds, metric), "metric": metric}
+    return pd.DataFrame.from_dict(rows, orient="index")

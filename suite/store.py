@@ -1,8 +1,10 @@
-"""SQLite results store: experiments, rounds, epoch curves, per-example scores, sweeps.
+"""SQLite results store: experiments, rounds, epoch curves, per-example scores, measurements, sweeps.
 
 One experiment per (task, config hash); rounds are idempotent by (experiment, round index, base seed), so
-rerunning a command resumes. Each finished round is written in one transaction with its curves. WAL mode
-lets readers (`suite results`, reports) read while a run writes.
+rerunning a command resumes. A measurement is the time and peak memory of one training run: of one round, or of a
+group of rounds trained stacked, which were measured together and so are stored once for the group. Each finished
+group is written in one transaction with its rounds' curves and scores. WAL mode lets readers (`suite results`,
+reports) read while a run writes.
 """
 
 import datetime as dt
@@ -18,7 +20,7 @@ from suite.engine import RoundResult
 from suite.errors import SuiteError
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -34,6 +36,16 @@ CREATE TABLE IF NOT EXISTS experiments (
     setting TEXT NOT NULL DEFAULT '{}',
     UNIQUE (task, config_hash)
 );
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+    seed INTEGER NOT NULL,
+    round_indices TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    seconds_per_epoch REAL NOT NULL,
+    epoch_seconds TEXT NOT NULL,
+    peak_memory_bytes INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rounds (
     id INTEGER PRIMARY KEY,
     experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
@@ -41,18 +53,15 @@ CREATE TABLE IF NOT EXISTS rounds (
     seed INTEGER NOT NULL,
     status TEXT NOT NULL,
     metrics TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    seconds_per_epoch REAL NOT NULL,
-    peak_memory_bytes INTEGER NOT NULL,
     device TEXT NOT NULL,
     finished TEXT NOT NULL,
+    measurement_id INTEGER REFERENCES measurements(id),
     UNIQUE (experiment_id, round_index, seed)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
     metrics TEXT NOT NULL,
-    seconds REAL NOT NULL,
     PRIMARY KEY (round_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS scores (
@@ -82,7 +91,9 @@ CREATE TABLE IF NOT EXISTS sweep_cells (
 # adds each missing column, keeping every stored row; rows stored before a column existed hold its default.
 ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # version 2
                  ("scores", "target", "REAL")]  # version 3: the label of each scored example
-# Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade).
+# Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade). Version 5 moved time and
+# memory from rounds and epochs to measurements (_split_measurements).
+COST_COLUMNS = ("seconds", "seconds_per_epoch", "peak_memory_bytes")
 
 
 def _now() -> str:
@@ -115,12 +126,44 @@ class Store:
                         if statement.strip():
                             self.db.execute(statement)
                     for table, column, declaration in ADDED_COLUMNS:
-                        present = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
-                        if column not in present:
+                        if column not in self._columns(table):
                             self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    if "seconds" in self._columns("rounds"):
+                        self._split_measurements()
                     self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise SuiteError(f"store {self.path} is not a usable SQLite database ({exc})") from None
+
+    def _columns(self, table: str) -> set[str]:
+        return {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+
+    def _split_measurements(self) -> None:
+        """Version 4 → 5: every round stored its own time and memory, stacked ones their group's time divided
+        among them. Rebuild one measurement per training run: a stacked group (its rounds' device names the rounds,
+        "stacked:0,1,2") gets the sum of their time shares — each epoch's too, which is exact — and their common
+        peak memory; a round trained alone keeps its own."""
+        self.db.execute("ALTER TABLE rounds ADD COLUMN measurement_id INTEGER REFERENCES measurements(id)")
+        runs: dict[tuple, list[sqlite3.Row]] = {}
+        for row in self.db.execute("SELECT id, experiment_id, seed, round_index, seconds, peak_memory_bytes, device"
+                                   " FROM rounds ORDER BY id").fetchall():
+            stacked = "stacked:" in row["device"]
+            runs.setdefault((row["experiment_id"], row["seed"], row["device"]) if stacked else (row["id"],),
+                            []).append(row)
+        for members in runs.values():
+            ids = [m["id"] for m in members]
+            marks = ",".join("?" * len(ids))
+            epoch_seconds = [s for (s,) in self.db.execute(
+                f"SELECT SUM(seconds) FROM epochs WHERE round_id IN ({marks}) GROUP BY epoch ORDER BY epoch", ids)]
+            cur = self.db.execute(
+                "INSERT INTO measurements (experiment_id, seed, round_indices, seconds, seconds_per_epoch,"
+                " epoch_seconds, peak_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (members[0]["experiment_id"], members[0]["seed"], json.dumps([m["round_index"] for m in members]),
+                 sum(m["seconds"] for m in members), sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
+                 else 0.0, json.dumps(epoch_seconds), max(m["peak_memory_bytes"] for m in members)))
+            self.db.execute(f"UPDATE rounds SET measurement_id = ? WHERE id IN ({marks})", [cur.lastrowid, *ids])
+        for column in COST_COLUMNS:
+            self.db.execute(f"ALTER TABLE rounds DROP COLUMN {column}")
+        self.db.execute("ALTER TABLE epochs DROP COLUMN seconds")
 
     def transaction(self) -> "_Transaction":
         return _Transaction(self.db)
@@ -164,28 +207,43 @@ class Store:
     # rounds ----------------------------------------------------------------------------------------------
 
     def add_round(self, experiment_id: int, round_index: int, seed: int, result: RoundResult) -> None:
-        """Store one finished round and its epoch curve in a single transaction."""
-        epochs = len(result.epoch_seconds)
-        per_epoch = sum(result.epoch_seconds) / epochs if epochs else 0.0
+        """Store one round trained alone."""
+        self.add_group(experiment_id, seed, [round_index], [result])
+
+    def add_group(self, experiment_id: int, seed: int, indices: list[int], results: list[RoundResult]) -> None:
+        """Store the rounds of one training run — one round, or rounds trained stacked — in a single transaction:
+        its measurement once (every result of a group carries the group's), each round with its curve and scores."""
+        first = results[0]
+        epochs = len(first.epoch_seconds)
         with self.transaction():
-            cur = self.db.execute(
-                "INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, seconds,"
-                " seconds_per_epoch, peak_memory_bytes, device, finished)"
-                " VALUES (?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)",
-                (experiment_id, round_index, seed, json.dumps(result.metrics), result.seconds, per_epoch,
-                 result.peak_memory_bytes, result.device, _now()))
-            self.db.executemany(
-                "INSERT INTO epochs (round_id, epoch, metrics, seconds) VALUES (?, ?, ?, ?)",
-                [(cur.lastrowid, i, json.dumps(m), s)
-                 for i, (m, s) in enumerate(zip(result.curves, result.epoch_seconds, strict=True))])
-            rows = []
-            for split, values in result.scores.items():
-                targets = result.targets.get(split)
-                labels = targets.tolist() if targets is not None else [None] * len(values)
-                rows += [(cur.lastrowid, split, i, float(v), None if t is None else float(t))
-                         for i, (v, t) in enumerate(zip(values.tolist(), labels, strict=True))]
-            self.db.executemany(
-                "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
+            measurement = self.db.execute(
+                "INSERT INTO measurements (experiment_id, seed, round_indices, seconds, seconds_per_epoch,"
+                " epoch_seconds, peak_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (experiment_id, seed, json.dumps(list(indices)), first.seconds,
+                 sum(first.epoch_seconds) / epochs if epochs else 0.0, json.dumps(first.epoch_seconds),
+                 first.peak_memory_bytes)).lastrowid
+            for round_index, result in zip(indices, results, strict=True):
+                self._insert_round(experiment_id, round_index, seed, result, measurement)
+
+    def _insert_round(self, experiment_id: int, round_index: int, seed: int, result: RoundResult,
+                      measurement: int) -> None:
+        if len(result.curves) > len(result.epoch_seconds):
+            raise ValueError(f"round {round_index}: {len(result.curves)} epochs of curves but "
+                             f"{len(result.epoch_seconds)} timed")
+        cur = self.db.execute(
+            "INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, device, finished, measurement_id)"
+            " VALUES (?, ?, ?, 'finished', ?, ?, ?, ?)",
+            (experiment_id, round_index, seed, json.dumps(result.metrics), result.device, _now(), measurement))
+        self.db.executemany("INSERT INTO epochs (round_id, epoch, metrics) VALUES (?, ?, ?)",
+                            [(cur.lastrowid, i, json.dumps(m)) for i, m in enumerate(result.curves)])
+        rows = []
+        for split, values in result.scores.items():
+            targets = result.targets.get(split)
+            labels = targets.tolist() if targets is not None else [None] * len(values)
+            rows += [(cur.lastrowid, split, i, float(v), None if t is None else float(t))
+                     for i, (v, t) in enumerate(zip(values.tolist(), labels, strict=True))]
+        self.db.executemany(
+            "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
 
     def finished_round_indices(self, experiment_id: int, seed: int) -> set[int]:
         rows = self.db.execute("SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ?"
@@ -194,18 +252,26 @@ class Store:
 
     def delete_rounds(self, experiment_id: int, seed: int) -> int:
         with self.transaction():
-            return self.db.execute("DELETE FROM rounds WHERE experiment_id = ? AND seed = ?",
-                                   (experiment_id, seed)).rowcount
+            deleted = self.db.execute("DELETE FROM rounds WHERE experiment_id = ? AND seed = ?",
+                                      (experiment_id, seed)).rowcount
+            self.db.execute("DELETE FROM measurements WHERE experiment_id = ? AND seed = ? AND id NOT IN"
+                            " (SELECT measurement_id FROM rounds WHERE experiment_id = ?)",
+                            (experiment_id, seed, experiment_id))
+            return deleted
 
     def rounds(self, experiment_id: int, seed: int | None = None,
                indices: Iterable[int] | None = None) -> pd.DataFrame:
-        """Finished rounds as a table: one row each, its metrics spread into columns."""
-        query = "SELECT * FROM rounds WHERE experiment_id = ? AND status = 'finished'"
+        """Finished rounds as a table: one row each, its metrics spread into columns, with the measurement of the
+        training run it was part of (round_seconds, seconds_per_epoch, peak_memory_mb: a stacked group's, the same
+        for each of its rounds; measurement_id and group_size say which rounds share it)."""
+        query = ("SELECT r.*, m.seconds AS round_seconds, m.seconds_per_epoch, m.peak_memory_bytes / 1048576.0"
+                 " AS peak_memory_mb, json_array_length(m.round_indices) AS group_size FROM rounds r"
+                 " JOIN measurements m ON m.id = r.measurement_id WHERE r.experiment_id = ? AND r.status = 'finished'")
         params: list[Any] = [experiment_id]
         if seed is not None:
-            query += " AND seed = ?"
+            query += " AND r.seed = ?"
             params.append(seed)
-        frame = pd.read_sql_query(query + " ORDER BY seed, round_index", self.db, params=params)
+        frame = pd.read_sql_query(query + " ORDER BY r.seed, r.round_index", self.db, params=params)
         if indices is not None:
             frame = frame[frame["round_index"].isin(list(indices))]
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
@@ -218,7 +284,7 @@ class Store:
         return frame.set_index("example")
 
     def curves(self, round_id: int) -> pd.DataFrame:
-        frame = pd.read_sql_query("SELECT epoch, metrics, seconds FROM epochs WHERE round_id = ?"
+        frame = pd.read_sql_query("SELECT epoch, metrics FROM epochs WHERE round_id = ?"
                                   " ORDER BY epoch", self.db, params=[round_id])
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
         return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from suite.config import BaseConfig, option, shared_option
 from suite.errors import SuiteError
+from suite.metrics import percent
 from suite.registry import NamedRegistry, Split, Task
 from tasks.mnist_pairs.data import (
     TEST_SIZE,
@@ -97,6 +98,9 @@ class MnistPairs(Task):
     presets = PRESETS
     sweeps = SWEEPS
     target_names = ("first > second", "first <= second")
+    primary_metric = "test_accuracy"
+    metric_declarations = (percent("accuracy", "pairs whose comparison is right"),
+                           percent("digit_accuracy", "digits the auxiliary head classifies right"))
     stack_rounds = True  # 10 stacked rounds run several times faster than one after another (README, Performance)
 
     def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:

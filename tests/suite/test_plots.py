@@ -11,6 +11,11 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from suite import plots
+from suite.metrics import Metric, declaration
+from tasks.mnist_pairs.task import TASK
+
+M_TEST_ACCURACY = declaration(TASK, "test_accuracy")
+M_TEST_LOSS = declaration(TASK, "test_loss")
 
 LONG = "siamese, weight sharing, auxiliary loss α = 0.2, lr 1e-3"  # longer than one wrapped line
 EXPERIMENTS = ["baseline", LONG, "siamese"]
@@ -48,7 +53,8 @@ def curves_frame() -> pd.DataFrame:
 
 
 def test_learning_curves(tmp_path):
-    png = plots.learning_curves(curves_frame(), tmp_path / "figures" / "learning_curves")
+    png = plots.learning_curves(curves_frame(), tmp_path / "figures" / "learning_curves", None,
+                                (declaration(TASK, "loss"), declaration(TASK, "accuracy")))
     assert png == tmp_path / "figures" / "learning_curves.png"
     check_figure(png, "Learning curves (mean ± std over rounds)", "epoch", "loss", "accuracy (%)", "training",
                  "validation", "baseline", "siamese, weight sharing,")
@@ -71,14 +77,14 @@ def test_experiment_order_and_colours_follow_the_callers_order(tmp_path):
 
 def test_round_values_in_percent(tmp_path):
     values = pd.DataFrame({"experiment": np.repeat(EXPERIMENTS, 5), "value": np.linspace(0.80, 0.95, 15)})
-    check_figure(plots.round_values(values, "test_accuracy", tmp_path / "rounds"), "test accuracy per round",
+    check_figure(plots.round_values(values, M_TEST_ACCURACY, tmp_path / "rounds"), "test accuracy per round",
                  "test accuracy (%)", "(n = 5)", "baseline")
 
 
 def test_mean_ci_bars_shows_percent_values_and_tolerates_missing_intervals(tmp_path):
     summary = pd.DataFrame({"experiment": EXPERIMENTS, "mean": [0.85, 0.9, 0.88],
                             "low": [0.84, 0.89, np.nan], "high": [0.86, 0.91, np.nan]})
-    svg = check_figure(plots.mean_ci_bars(summary, "test_accuracy", tmp_path / "ci"),
+    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_ACCURACY, tmp_path / "ci"),
                        "mean test accuracy with 95 % confidence intervals", "test accuracy (%)", "85.0", "90.0",
                        "88.0 (no CI)", "test accuracy (%) — axis does not start at 0")
     assert "0.85" not in svg
@@ -86,13 +92,13 @@ def test_mean_ci_bars_shows_percent_values_and_tolerates_missing_intervals(tmp_p
 
 def test_mean_ci_bars_of_a_single_value_starts_at_zero(tmp_path):
     summary = pd.DataFrame({"experiment": ["a"], "mean": [0.9], "low": [np.nan], "high": [np.nan]})
-    svg = check_figure(plots.mean_ci_bars(summary, "test_accuracy", tmp_path / "ci"), "90.0 (no CI)")
+    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_ACCURACY, tmp_path / "ci"), "90.0 (no CI)")
     assert "does not start at 0" not in svg
 
 
 def test_mean_ci_bars_of_a_loss_start_at_zero(tmp_path):
     summary = pd.DataFrame({"experiment": ["a", "b"], "mean": [0.3, 0.35], "low": [0.28, 0.3], "high": [0.32, 0.4]})
-    svg = check_figure(plots.mean_ci_bars(summary, "test_loss", tmp_path / "ci", confidence=0.9),
+    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_LOSS, tmp_path / "ci", confidence=0.9),
                        "mean test loss with 90 % confidence intervals", "test loss", "0.3")
     assert "(%)" not in svg and "does not start at 0" not in svg
 
@@ -218,8 +224,8 @@ def test_images_are_normalised_for_display():
 
 @pytest.mark.parametrize("call", [
     lambda stem: plots.learning_curves(pd.DataFrame(columns=["experiment", "round", "epoch", "train_loss"]), stem),
-    lambda stem: plots.round_values(pd.DataFrame({"experiment": ["a"], "value": [np.nan]}), "test_accuracy", stem),
-    lambda stem: plots.mean_ci_bars(pd.DataFrame(columns=["experiment", "mean", "low", "high"]), "x", stem),
+    lambda stem: plots.round_values(pd.DataFrame({"experiment": ["a"], "value": [np.nan]}), M_TEST_ACCURACY, stem),
+    lambda stem: plots.mean_ci_bars(pd.DataFrame(columns=["experiment", "mean", "low", "high"]), Metric("x"), stem),
     lambda stem: plots.roc_curves(pd.DataFrame(columns=["experiment", "round", "score", "target"]), stem),
     lambda stem: plots.epoch_seconds(pd.DataFrame(columns=["experiment", "seconds_per_epoch"]), stem),
     lambda stem: plots.histogram(pd.Series([], dtype=int), stem, title="t", xlabel="x"),

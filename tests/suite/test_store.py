@@ -57,9 +57,8 @@ def test_reader_is_not_blocked_by_a_writer(tmp_path):
     exp = writer.ensure_experiment("mnist", "abc", {}, ENV)
     writer.add_round(exp, 0, 0, result(0.5))
     with writer.transaction():  # a write in progress, not yet committed
-        writer.db.execute("INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, seconds,"
-                          " seconds_per_epoch, peak_memory_bytes, device, finished)"
-                          " VALUES (?, 1, 0, 'finished', '{}', 0, 0, 0, 'cpu', 'now')", (exp,))
+        writer.db.execute("INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, device, finished)"
+                          " VALUES (?, 1, 0, 'finished', '{}', 'cpu', 'now')", (exp,))
         reader = sqlite3.connect(path, timeout=0.1)  # would raise 'database is locked' if it had to wait
         assert reader.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 1
         assert len(Store(path, create=False).experiments()) == 1
@@ -138,3 +137,63 @@ def test_version_2_store_gains_score_targets_and_keeps_its_scores(tmp_path):
     round_id = int(upgraded.rounds(exp)["id"].iloc[0])
     assert list(upgraded.scores(round_id)["score"]) == [0.25, 0.75]
     assert upgraded.scores(round_id)["target"].isna().all()
+
+
+def stacked(accuracies: list[float], seconds: float = 6.0, epochs: int = 2) -> list[RoundResult]:
+    """The results of one stacked group: each carries the group's one measurement."""
+    return [RoundResult(metrics={"test_accuracy": a}, curves=[{"train_loss": 1.0}] * epochs,
+                        epoch_seconds=[seconds / epochs] * epochs, seconds=seconds, peak_memory_bytes=3 * 2**20,
+                        device="cpu stacked:0,1,2") for a in accuracies]
+
+
+def test_a_stacked_group_is_stored_as_one_measurement(tmp_path):
+    store = Store(tmp_path / "r.db")
+    exp = store.ensure_experiment("mnist", "abc", {}, ENV)
+    store.add_group(exp, 0, [0, 1, 2], stacked([0.8, 0.9, 0.85]))
+    assert store.db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 1
+    rounds = store.rounds(exp)
+    assert rounds["measurement_id"].nunique() == 1 and rounds["group_size"].tolist() == [3, 3, 3]
+    assert rounds["round_seconds"].tolist() == [6.0] * 3 and rounds["peak_memory_mb"].tolist() == [3.0] * 3
+    store.delete_rounds(exp, 0)
+    assert store.db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
+
+
+# What version 4 wrote: time and memory on every round (a stacked round held its share of the group's time).
+VERSION_4_ROUNDS = """
+CREATE TABLE rounds (id INTEGER PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE
+  CASCADE, round_index INTEGER NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, metrics TEXT NOT NULL,
+  seconds REAL NOT NULL, seconds_per_epoch REAL NOT NULL, peak_memory_bytes INTEGER NOT NULL, device TEXT NOT NULL,
+  finished TEXT NOT NULL, UNIQUE (experiment_id, round_index, seed));
+CREATE TABLE epochs (round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
+  metrics TEXT NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (round_id, epoch));
+"""
+
+
+def test_version_4_store_gets_one_measurement_per_stacked_group(tmp_path):
+    path = tmp_path / "r.db"
+    store = Store(path)
+    exp = store.ensure_experiment("mnist", "abc", {}, ENV)
+    store.close()
+    old = sqlite3.connect(path)
+    old.executescript("PRAGMA foreign_keys = OFF; DROP TABLE epochs; DROP TABLE scores; DROP TABLE rounds;"
+                      "DROP TABLE measurements;" + VERSION_4_ROUNDS + "PRAGMA user_version = 4;")
+    # Rounds 0-2 stacked (6 s in all, 2 s each; epoch times 1 s each, a third each), round 3 alone (5 s).
+    for index in range(3):
+        old.execute("INSERT INTO rounds VALUES (?, ?, ?, 0, 'finished', ?, 2.0, 1.0, 3145728, 'cpu stacked:0,1,2',"
+                    " 'now')", (index + 1, exp, index, f'{{"test_accuracy": 0.{index + 7}}}'))
+        old.executemany("INSERT INTO epochs VALUES (?, ?, '{}', ?)", [(index + 1, e, 1 / 3) for e in range(2)])
+    old.execute("INSERT INTO rounds VALUES (4, ?, 3, 0, 'finished', '{\"test_accuracy\": 0.5}', 5.0, 2.5, 1048576,"
+                " 'cpu', 'now')", (exp,))
+    old.executemany("INSERT INTO epochs VALUES (4, ?, '{}', 2.5)", [(e,) for e in range(2)])
+    old.commit()
+    old.close()
+    upgraded = Store(path)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    rounds = upgraded.rounds(exp)
+    assert rounds["test_accuracy"].tolist() == [0.7, 0.8, 0.9, 0.5]
+    assert rounds["measurement_id"].nunique() == 2 and rounds["group_size"].tolist() == [3, 3, 3, 1]
+    assert rounds["round_seconds"].tolist() == pytest.approx([6.0, 6.0, 6.0, 5.0])
+    assert rounds["seconds_per_epoch"].tolist() == pytest.approx([1.0, 1.0, 1.0, 2.5])
+    assert rounds["peak_memory_mb"].tolist() == [3.0, 3.0, 3.0, 1.0]
+    assert "seconds" not in {r[1] for r in upgraded.db.execute("PRAGMA table_info(rounds)")}
+    assert upgraded.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -11,10 +11,14 @@ import torch
 
 from suite import sweep
 from suite.errors import SuiteError
+from suite.metrics import declaration
 from suite.store import Store
 from tasks.mnist_pairs.task import TASK, MnistConfig
 from tests.cli_helpers import suite, suite_here
 from tests.conftest import REPO
+
+M_TEST_ACCURACY = declaration(TASK, "test_accuracy")
+M_TEST_LOSS = declaration(TASK, "test_loss")
 
 CPU = torch.device("cpu")
 TINY = {"pairs": 60, "epochs": 2, "batch_size": 20}
@@ -85,11 +89,12 @@ def test_table_ranks_cells_best_first_against_the_best(tmp_path, fake_mnist):
     store = Store(tmp_path / "r.db")
     outcome = _sweep(store, fake_mnist, {"lr": [1e-4, 3e-3]}, rounds=3, fixed={**TINY, "epochs": 4})
     record = store.sweep(outcome.sweep_id)
-    table = sweep.sweep_table(record, sweep.sweep_values(store, record, "test_accuracy"), "test_accuracy")
+    table = sweep.sweep_table(record, sweep.sweep_values(store, record, M_TEST_ACCURACY), M_TEST_ACCURACY)
     assert table["mean"].is_monotonic_decreasing and table["best"].tolist() == [True, False]
-    assert table.loc[0, "not_worse"] and table.loc[1, "t_test"] == "paired t"  # same seeds and rounds
-    assert table.loc[1, "not_worse"] == (table.loc[1, "p_t_holm"] >= sweep.ALPHA)
-    loss = sweep.sweep_table(record, sweep.sweep_values(store, record, "test_loss"), "test_loss")
+    assert table.loc[0, "not_worse"] and table.attrs["shared"] == 3  # same seeds and rounds
+    assert table.loc[1, "not_worse"]  # 3 rounds: the smallest possible p is 0.25, nothing can be shown worse
+    assert table.attrs["smallest_p"] == 0.25 and "no cell can be shown worse" in sweep.best_note(table)
+    loss = sweep.sweep_table(record, sweep.sweep_values(store, record, M_TEST_LOSS), M_TEST_LOSS)
     assert loss["mean"].is_monotonic_increasing  # lower is better
 
 

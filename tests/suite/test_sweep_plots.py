@@ -8,7 +8,13 @@ import pytest
 from scipy import stats
 
 from suite import plots
+from suite.metrics import declaration
+from tasks.mnist_pairs.task import TASK
 from tests.suite.test_plots import figure_texts
+
+M_TEST_ACCURACY = declaration(TASK, "test_accuracy")
+M_TEST_LOSS = declaration(TASK, "test_loss")
+M_VAL_ACCURACY = declaration(TASK, "val_accuracy")
 
 LRS = [0.01, 0.001]  # deliberately not in sorted order
 DROPOUTS = [0.5, 0.0, 0.25]
@@ -35,7 +41,7 @@ def test_sweep_heatmap_annotates_each_cell_with_its_mean_in_percent(tmp_path):
     frame = sweep_frame()
     expected = cell_means(frame)
     assert len(set(expected.values())) == 6  # every cell distinguishable by its text
-    png = plots.sweep_heatmap(frame, "lr", "dropout", "test_accuracy", tmp_path / "figures" / "heatmap")
+    png = plots.sweep_heatmap(frame, "lr", "dropout", M_TEST_ACCURACY, tmp_path / "figures" / "heatmap")
     assert png == tmp_path / "figures" / "heatmap.png"
     assert png.with_suffix(".svg").exists()
     texts = figure_texts(png)
@@ -55,7 +61,7 @@ def test_sweep_heatmap_leaves_cells_without_rounds_blank(tmp_path):
     frame = sweep_frame()
     missing = (frame["lr"] == 0.01) & (frame["dropout"] == 0.5)
     expected = cell_means(frame)
-    texts = figure_texts(plots.sweep_heatmap(frame[~missing], "lr", "dropout", "test_accuracy", tmp_path / "gap"))
+    texts = figure_texts(plots.sweep_heatmap(frame[~missing], "lr", "dropout", M_TEST_ACCURACY, tmp_path / "gap"))
     assert expected[(0.01, 0.5)] not in texts
     assert texts.count("n = 2") == 5
     for key, value in expected.items():
@@ -69,7 +75,7 @@ def test_sweep_heatmap_averages_over_other_parameters_and_names_them(tmp_path):
                       ignore_index=True)
     frame.loc[frame["batch_size"] == 8, "test_accuracy"] -= 0.02
     expected = frame.groupby(["lr", "dropout"])["test_accuracy"].mean() * 100
-    texts = figure_texts(plots.sweep_heatmap(frame, "dropout", "lr", "test_accuracy", tmp_path / "others",
+    texts = figure_texts(plots.sweep_heatmap(frame, "dropout", "lr", M_TEST_ACCURACY, tmp_path / "others",
                                              others=["batch_size", "weight_decay"]))
     assert "test accuracy (%) by dropout and lr" in texts
     assert "mean over rounds and over batch_size, weight_decay" in " ".join(texts)  # the title may wrap
@@ -80,7 +86,7 @@ def test_sweep_heatmap_averages_over_other_parameters_and_names_them(tmp_path):
 
 def test_sweep_heatmap_of_a_loss_keeps_its_scale(tmp_path):
     frame = sweep_frame().rename(columns={"test_accuracy": "test_loss"})
-    texts = figure_texts(plots.sweep_heatmap(frame, "lr", "dropout", "test_loss", tmp_path / "loss"))
+    texts = figure_texts(plots.sweep_heatmap(frame, "lr", "dropout", M_TEST_LOSS, tmp_path / "loss"))
     mean = frame[(frame["lr"] == 0.001) & (frame["dropout"] == 0.25)]["test_loss"].mean()
     assert f"{mean:.3g}" in texts and "test loss" in texts
     assert not any("(%)" in t for t in texts)
@@ -90,7 +96,7 @@ def test_sweep_heatmap_with_bool_and_string_values(tmp_path):
     frame = pd.DataFrame({"w_sharing": [True, False, True, False, True],
                           "optimizer": ["sgd", "sgd", "adam", "adam", "adam"],
                           "test_accuracy": [0.9, 0.8, 0.95, 0.85, 0.97]})
-    texts = figure_texts(plots.sweep_heatmap(frame, "w_sharing", "optimizer", "test_accuracy", tmp_path / "types"))
+    texts = figure_texts(plots.sweep_heatmap(frame, "w_sharing", "optimizer", M_TEST_ACCURACY, tmp_path / "types"))
     for text in ("False", "True", "adam", "sgd", "w_sharing", "optimizer", "90.0", "80.0", "96.0", "85.0", "n = 1"):
         assert text in texts, text
     assert texts.count("n = 2") == 1
@@ -108,7 +114,7 @@ def test_sweep_values_sort_by_type_and_number():
 
 def test_sweep_marginals_draws_one_panel_per_parameter(tmp_path):
     frame = sweep_frame().assign(w_sharing=lambda f: f["round"] == 1, optimizer="adam")
-    png = plots.sweep_marginals(frame, ["lr", "dropout", "w_sharing", "optimizer"], "test_accuracy",
+    png = plots.sweep_marginals(frame, ["lr", "dropout", "w_sharing", "optimizer"], M_TEST_ACCURACY,
                                 tmp_path / "figures" / "marginals")
     assert png == tmp_path / "figures" / "marginals.png"
     texts = figure_texts(png)
@@ -124,15 +130,15 @@ def test_sweep_marginals_draws_one_panel_per_parameter(tmp_path):
 
 def test_sweep_marginals_wrap_beyond_four_panels(tmp_path):
     frame = sweep_frame().assign(a=1, b="x", c=False, d=0.5)
-    one_row = plots.sweep_marginals(frame, ["lr", "dropout", "a", "b"], "test_accuracy", tmp_path / "four")
-    two_rows = plots.sweep_marginals(frame, ["lr", "dropout", "a", "b", "c"], "test_accuracy", tmp_path / "five")
+    one_row = plots.sweep_marginals(frame, ["lr", "dropout", "a", "b"], M_TEST_ACCURACY, tmp_path / "four")
+    two_rows = plots.sweep_marginals(frame, ["lr", "dropout", "a", "b", "c"], M_TEST_ACCURACY, tmp_path / "five")
     assert matplotlib.image.imread(two_rows).shape[0] > 1.5 * matplotlib.image.imread(one_row).shape[0]
     assert figure_texts(two_rows).count("test accuracy (%)") == 2  # one y label per row
 
 
 def test_sweep_marginals_with_single_rounds_and_missing_values(tmp_path):
     frame = pd.DataFrame({"lr": [0.1, 0.01, 0.01], "test_loss": [0.5, 0.3, np.nan]})
-    texts = figure_texts(plots.sweep_marginals(frame, ["lr"], "test_loss", tmp_path / "single"))
+    texts = figure_texts(plots.sweep_marginals(frame, ["lr"], M_TEST_LOSS, tmp_path / "single"))
     assert "test loss" in texts and texts.count("(n = 1)") == 2  # the NaN round is dropped; n = 1 draws no bar
 
 
@@ -144,21 +150,21 @@ def test_confidence_interval_is_students_t():
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda f, stem: plots.sweep_heatmap(f, "lr", "momentum", "test_accuracy", stem),
+    (lambda f, stem: plots.sweep_heatmap(f, "lr", "momentum", M_TEST_ACCURACY, stem),
      "sweep_heatmap: missing column\\(s\\) momentum"),
-    (lambda f, stem: plots.sweep_heatmap(f, "lr", "dropout", "test_accuracy", stem, others=["batch_size"]),
+    (lambda f, stem: plots.sweep_heatmap(f, "lr", "dropout", M_TEST_ACCURACY, stem, others=["batch_size"]),
      "sweep_heatmap: missing column\\(s\\) batch_size"),
-    (lambda f, stem: plots.sweep_heatmap(f, "lr", "lr", "test_accuracy", stem), "sweep_heatmap: .*distinct"),
-    (lambda f, stem: plots.sweep_heatmap(f, "lr", "dropout", "val_accuracy", stem),
+    (lambda f, stem: plots.sweep_heatmap(f, "lr", "lr", M_TEST_ACCURACY, stem), "sweep_heatmap: .*distinct"),
+    (lambda f, stem: plots.sweep_heatmap(f, "lr", "dropout", M_VAL_ACCURACY, stem),
      "sweep_heatmap: missing column\\(s\\) val_accuracy"),
-    (lambda f, stem: plots.sweep_marginals(f, ["lr", "momentum"], "test_accuracy", stem),
+    (lambda f, stem: plots.sweep_marginals(f, ["lr", "momentum"], M_TEST_ACCURACY, stem),
      "sweep_marginals: missing column\\(s\\) momentum"),
-    (lambda f, stem: plots.sweep_marginals(f, [], "test_accuracy", stem), "sweep_marginals: .*nothing to plot"),
-    (lambda f, stem: plots.sweep_heatmap(f.iloc[:0], "lr", "dropout", "test_accuracy", stem),
+    (lambda f, stem: plots.sweep_marginals(f, [], M_TEST_ACCURACY, stem), "sweep_marginals: .*nothing to plot"),
+    (lambda f, stem: plots.sweep_heatmap(f.iloc[:0], "lr", "dropout", M_TEST_ACCURACY, stem),
      "sweep_heatmap: nothing to plot"),
-    (lambda f, stem: plots.sweep_marginals(f.iloc[:0], ["lr"], "test_accuracy", stem),
+    (lambda f, stem: plots.sweep_marginals(f.iloc[:0], ["lr"], M_TEST_ACCURACY, stem),
      "sweep_marginals: nothing to plot"),
-    (lambda f, stem: plots.sweep_marginals(f.assign(test_accuracy=np.nan), ["lr"], "test_accuracy", stem),
+    (lambda f, stem: plots.sweep_marginals(f.assign(test_accuracy=np.nan), ["lr"], M_TEST_ACCURACY, stem),
      "sweep_marginals: nothing to plot"),
 ])
 def test_bad_input_is_refused_naming_the_figure_and_writes_nothing(tmp_path, call, message):
@@ -171,6 +177,6 @@ def test_no_pyplot_state_is_left_behind(tmp_path):
     from matplotlib import pyplot
 
     before = pyplot.get_fignums()
-    plots.sweep_heatmap(sweep_frame(), "lr", "dropout", "test_accuracy", tmp_path / "heatmap")
-    plots.sweep_marginals(sweep_frame(), ["lr", "dropout"], "test_accuracy", tmp_path / "marginals")
+    plots.sweep_heatmap(sweep_frame(), "lr", "dropout", M_TEST_ACCURACY, tmp_path / "heatmap")
+    plots.sweep_marginals(sweep_frame(), ["lr", "dropout"], M_TEST_ACCURACY, tmp_path / "marginals")
     assert pyplot.get_fignums() == before
