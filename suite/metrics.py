@@ -39,7 +39,7 @@ class Metric:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
         shown = value * self.scale
-        return f"{shown:g}" if self.digits is None else f"{shown:.{self.digits}f}"
+        return f"{shown:.4g}" if self.digits is None else f"{shown:.{self.digits}f}"
 
     @property
     def words(self) -> str:
