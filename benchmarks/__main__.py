@@ -17,6 +17,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -94,7 +95,12 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
     def suite(train):
         def run_it() -> tuple[list[float], list[float]]:
             results = train()
-            return [r.metrics["test_accuracy"] for r in results], [e for r in results for e in r.epoch_seconds]
+            # Stacked rounds carry their group's one measurement (the same list): a round's share of each epoch
+            # is the group's epoch time over the group's size.
+            groups = Counter(id(r.epoch_seconds) for r in results)
+            timed = {id(r.epoch_seconds): r.epoch_seconds for r in results}
+            return ([r.metrics["test_accuracy"] for r in results],
+                    [e / groups[key] for key, epochs in timed.items() for e in epochs])
         return run_it
 
     ways = {"reference loop": reference,
@@ -125,7 +131,6 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
         accuracies = runs[way][0][1]  # the same rounds each time: the first run's results
         # the median epoch: steady state, without the first epoch's warm-up (allocator, cuDNN autotuning)
         epoch_seconds = statistics.median(e for r in runs[way] for e in r[2])
-        # (stacked rounds record each round's share of a stacked epoch)
         tflops = epoch_flops / epoch_seconds / 1e12
         return {"way": way, "device": str(device), "rounds": rounds, "epochs": config.epochs, "seconds": seconds,
                 "runs_seconds": [r[0] for r in runs[way]], "epoch_seconds": epoch_seconds,
