@@ -24,7 +24,7 @@ from suite.parallel import check_compile
 from suite.progress import make_reporter
 from suite.runner import Interrupted, run_experiment
 from suite.selection import metric_of, samples, select
-from suite.stats import summarize
+from suite.stats import metric_values, summarize
 from suite.store import DEFAULT_PATH, Store
 
 app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
@@ -356,8 +356,9 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
         primary = ""
         if row.rounds and task is not None:
             metric = declaration(task, task.primary_metric)
-            values = db.rounds(row.id).get(metric.name)
-            if values is not None and values.notna().any():
+            rounds = db.rounds(row.id)
+            values = metric_values(rounds, metric) if metric.name in rounds else None
+            if values is not None and len(values):
                 primary = (f"{metric.name}{metric.unit_suffix}: {metric.show(values.mean())} ± "
                            f"{metric.show(values.std())}")
         table.add_row(str(row.id), row.task, str(row.rounds), primary, described, row.created)

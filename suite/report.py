@@ -249,16 +249,17 @@ def _pair_images(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
-    seconds, memory = declaration(None, "round_seconds"), declaration(None, "peak_memory_mb")
+    seconds, per_epoch, memory = (declaration(None, name) for name in
+                                  ("round_seconds", "seconds_per_epoch", "peak_memory_mb"))
     for e in experiments:
         rounds = store.rounds(e["id"])
-        runs = rounds.drop_duplicates("measurement_id")  # a group of stacked rounds was measured once
+        runs = metric_values(rounds, seconds)  # one value per training run: a stacked group was measured once
         rows.append({"experiment": str(e["id"]), "rounds": str(len(rounds)), "training runs": str(len(runs)),
                      "epochs (mean)": declaration(None, "epochs").show(rounds["epochs"].mean())
                      if "epochs" in rounds else "–",
-                     "s per epoch": seconds.show(runs["seconds_per_epoch"].mean()),
-                     "s per round (total / rounds)": seconds.show(runs["round_seconds"].sum() / len(rounds)),
-                     "peak memory (MB)": memory.show(runs["peak_memory_mb"].max()),
+                     "s per epoch": seconds.show(metric_values(rounds, per_epoch).mean()),
+                     "s per round (total / rounds)": seconds.show(runs.sum() / len(rounds)),
+                     "peak memory (MB)": memory.show(metric_values(rounds, memory).max()),
                      "device": ", ".join(sorted(set(rounds["device"]))), "code": e["code_version"],
                      "torch": e["torch_version"], "python": e["python_version"], "created": e["created"]})
     return pd.DataFrame(rows)
