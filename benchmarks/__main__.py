@@ -24,11 +24,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import reference_round
-from suite.datadir import resolve_data_dir
-from suite.devices import PLAIN, PeakMemory, resolve_acceleration, resolve_device
-from suite.errors import SuiteError
-from suite.runner import _results, _train, stack_size, train_round
-from suite.seeding import RoundSeeds
+from benchmarks.startup import startup_seconds
+from suite.core.datadir import resolve_data_dir
+from suite.core.errors import SuiteError
+from suite.core.seeding import RoundSeeds
+from suite.execution.executors import Context, Job, Processes
+from suite.execution.runner import stack_size
+from suite.training.devices import PLAIN, PeakMemory, resolve_acceleration, resolve_device
+from suite.training.rounds import train_rounds
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.task import TASK as LFW
 from tasks.mnist_pairs.task import TASK as MNIST
@@ -104,17 +107,17 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
         return run_it
 
     ways = {"reference loop": reference,
-            "suite, one round at a time": suite(lambda: [train_round(task, config, prepared, s, device)
+            "suite, one round at a time": suite(lambda: [train_rounds(task, config, prepared, [s], device)[0]
                                                          for s in seeds])}
     if stacked > 1 or accel != PLAIN:
         label = f"suite run (default: {accel.precision}" + (f", {stacked} rounds stacked)" if stacked > 1 else ")")
         ways[label] = suite(lambda: [r for i in range(0, rounds, stacked)
-                                     for r in _train(task, config, prepared, seeds[i:i + stacked], device,
-                                                     accel=accel)])
+                                     for r in train_rounds(task, config, prepared, seeds[i:i + stacked], device,
+                                                           accel=accel)])
     if compile:
         compiled = resolve_acceleration("auto", True, device)
         ways[f"suite run --compile ({compiled.precision})"] = suite(
-            lambda: [train_round(task, config, prepared, s, device, accel=compiled) for s in seeds])
+            lambda: [train_rounds(task, config, prepared, [s], device, accel=compiled)[0] for s in seeds])
     if workers > 1 and device.type == "cpu":
         size = stack_size(task, None, rounds, workers, accel)
         ways[f"suite run --workers {workers}"] = suite(lambda: _in_workers(task, config, prepared, rounds, data_dir,
@@ -145,11 +148,11 @@ def measure(task, config, prepared, rounds: int, device: torch.device, train_pai
 
 def _in_workers(task, config, prepared, rounds: int, data_dir: Path, workers: int, size: int, accel) -> list:
     """The runner's worker processes (each loads the data itself, as `suite run --workers` does)."""
-    groups = [list(range(i, min(i + size, rounds))) for i in range(0, rounds, size)]
+    jobs = [Job(task, config, 0, 0, tuple(range(i, min(i + size, rounds)))) for i in range(0, rounds, size)]
+    context = Context(torch.device("cpu"), accel, data_dir, {}, lambda job: None, lambda *event: None)
     out = {}
-    for group, results in _results(task, config, prepared, groups, 0, torch.device("cpu"), data_dir, workers,
-                                   None, accel):
-        out.update(zip(group, results, strict=True))
+    for job, results in Processes(workers).run(jobs, context):
+        out.update(zip(job.rounds, results, strict=True))
     return [out[i] for i in range(rounds)]
 
 
@@ -241,8 +244,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if cuda else None}
+    help_seconds = startup_seconds(5)
+    meta["suite_help_seconds_median"] = statistics.median(help_seconds)
     (args.out / "bench.json").write_text(json.dumps({"environment": meta, "results": rows}, indent=2))
-    table = markdown(rows)
+    table = markdown(rows) + (f"\n`suite --help` (start-up, no torch imported): median "
+                              f"{statistics.median(help_seconds):.3f} s over {len(help_seconds)} runs\n")
     (args.out / "bench.md").write_text(table)
     print(table)
 

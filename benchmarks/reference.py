@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from suite.registry import Task
-from suite.seeding import RoundSeeds
+from suite.core.registry import Task
+from suite.core.seeding import RoundSeeds
 
 CPU = torch.device("cpu")
 

@@ -1,38 +1,75 @@
-"""The `suite` command line. `suite run <task>` is built from each task's config dataclass."""
+"""The `suite` command line. `suite run <task>` is built from each task's config dataclass.
+
+Everything that needs torch, matplotlib, pandas or scipy is imported by the command that uses it, and a task's
+sub-commands are built only when that task is named or listed: `suite --help`, `results`, `show` and `compare`
+start without torch (tests/suite/test_startup.py).
+"""
 
 import dataclasses
 import inspect
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from suite import registry, report, sweep
-from suite.compare import VERSUS, comparison_table
-from suite.config import BaseConfig, build_config, config_dict, field_types, flag, non_defaults, ordered_fields
-from suite.datadir import resolve_data_dir
-from suite.devices import PRECISIONS, resolve_acceleration, resolve_device
-from suite.errors import SuiteError
-from suite.formatting import FORMATS, fmt_n, fmt_spread, render, rich_table, sweep_display
-from suite.metrics import declaration
-from suite.parallel import check_compile
-from suite.progress import make_reporter
-from suite.runner import Interrupted, run_experiment
-from suite.selection import metric_of, samples, select
-from suite.stats import metric_values, summarize
-from suite.store import DEFAULT_PATH, Store
+import suite
+from suite.core import grid, registry
+from suite.core.config import (
+    PRECISIONS,
+    BaseConfig,
+    build_config,
+    config_dict,
+    field_types,
+    flag,
+    non_defaults,
+    ordered_fields,
+)
+from suite.core.datadir import resolve_data_dir
+from suite.core.errors import SuiteError
+from suite.core.metrics import declaration
+from suite.report.formatting import FORMATS
+from suite.results.store import DEFAULT_PATH, Store
 
 app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"suite {suite.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                   callback=_print_version)] = False) -> None:
+    """The options of `suite` itself; the app's help text is the Typer's."""
+
+
 class TaskGroup(typer.core.TyperGroup):
-    """`suite run NAME`: an unknown NAME is an unknown task, named as such with the known ones."""
+    """`suite run NAME` and the like: one sub-command per installed task, built by `command_for(task)` when the
+    task is named or the group lists its commands (so `suite --help` loads no task). An unknown NAME is an
+    unknown task, named as such with the known ones."""
+
+    command_for: Callable[[registry.Task], click.Command]  # set by task_group
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(registry.tasks())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands:
+            task = registry.tasks().get(name)
+            if task is None:
+                return None
+            self.add_command(type(self).command_for(task), name)
+        return self.commands[name]
 
     def resolve_command(self, ctx, args):
         if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
@@ -40,7 +77,16 @@ class TaskGroup(typer.core.TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-run_app = typer.Typer(cls=TaskGroup, help="Run repeated randomized rounds of a task's experiment.",
+def task_group(command_for: Callable[[registry.Task], click.Command]) -> type[TaskGroup]:
+    """A TaskGroup class whose sub-command for a task is `command_for(task)` (typer takes the class, not a group)."""
+    return type("TaskGroup", (TaskGroup,), {"command_for": staticmethod(command_for)})
+
+
+def _run_command(task: registry.Task) -> click.Command:
+    return _command(task, _run_parameters(RUN_OPTIONS) + _config_parameters(task), _run, task.description)
+
+
+run_app = typer.Typer(cls=task_group(_run_command), help="Run repeated randomized rounds of a task's experiment.",
                       no_args_is_help=True)
 app.add_typer(run_app, name="run")
 
@@ -64,7 +110,17 @@ RUN_OPTIONS = {
                                           "model (each round keeps its seeds and data); auto: all rounds for tasks "
                                           "whose models are small (mnist), one at a time otherwise.")),
     "workers": (int, typer.Option(1, "--workers", help="CPU only: run rounds in N processes, the CPU threads split "
-                                  "between them (results are written by this process alone).")),
+                                  "between them (results are written by this process alone); > 1 implies "
+                                  "--executor process.")),
+    "executor": (str, typer.Option("inline", "--executor", help="inline (this process), process (--workers local "
+                                   "processes) or ray (each group of rounds a Ray task, on a local Ray or a "
+                                   "cluster; needs pip install -e '.\\[ray]').")),
+    "ray_address": (str | None, typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT.",
+                                             show_default="a local Ray started for this run")),
+    "max_retries": (int, typer.Option(2, "--max-retries", help="Ray: retries of a failed or killed task.")),
+    "cpus_per_task": (float, typer.Option(1.0, "--cpus-per-task", help="Ray: CPUs each task asks for.")),
+    "gpus_per_task": (float, typer.Option(0.0, "--gpus-per-task", help="Ray: GPUs each task asks for (fractions "
+                                          "let small models share a GPU); > 0 trains on CUDA.")),
     "device": (str, typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")),
     "precision": (str, typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast (auto: "
                                     "on a GPU that has it and on a CPU that computes in bf16 natively, "
@@ -83,6 +139,9 @@ RUN_OPTIONS = {
 
 
 def summary_table(title: str, rounds, task: registry.Task | None) -> Table:
+    from suite.report.formatting import fmt_n, fmt_spread
+    from suite.results.stats import summarize
+
     table = Table(title=title, title_justify="left")
     for column in ("metric", "n", "mean ± std", "min", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -95,6 +154,8 @@ def summary_table(title: str, rounds, task: registry.Task | None) -> Table:
 
 
 def summary_json(experiment: dict[str, Any], rounds, task: registry.Task | None) -> dict[str, Any]:
+    from suite.results.stats import summarize
+
     stats = summarize(rounds, task)
     return {"experiment_id": experiment["id"], "task": experiment["task"], "config": experiment["config"],
             "config_hash": experiment["config_hash"], "setting": experiment.get("setting", {}),
@@ -157,23 +218,37 @@ def _check_counts(opts: dict[str, Any]) -> None:
             raise SuiteError(f"{flag(name)}: must be >= 1, got {opts[name]}")
 
 
+def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool = False):
+    """The run plan the options describe; everything it names is checked before anything trains."""
+    from suite.execution.executors import make_executor
+    from suite.execution.runner import RunPlan, check_execution
+    from suite.training.devices import resolve_acceleration, resolve_device
+
+    device = resolve_device(opts["device"])
+    ray_options = {"address": opts["ray_address"], "max_retries": opts["max_retries"], "cpus": opts["cpus_per_task"],
+                   "gpus": opts["gpus_per_task"], "log": lambda text: print(text, file=sys.stderr, flush=True)}
+    accel = resolve_acceleration(opts["precision"], compile, device)
+    executor = make_executor(opts["executor"], workers=opts["workers"], ray_options=ray_options)
+    check_execution(executor, device, accel, opts["parallel_rounds"])  # before the store: nothing is left behind
+    data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
+    return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
+                   device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,
+                   download=opts["download"], fresh=fresh, reporter=reporter)
+
+
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
+    from suite.execution.runner import ExperimentInterrupted, run_experiment
+    from suite.report.progress import make_reporter
+
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
     _check_counts(run_opts)
     config = resolve_config(task, run_opts["preset"], options)
-    device = resolve_device(run_opts["device"])
-    accel = resolve_acceleration(run_opts["precision"], run_opts["compile"], device)
-    check_compile(accel, run_opts["parallel_rounds"])
-    data_dir = resolve_data_dir(run_opts["data_dir"], create=run_opts["download"])
-    store = Store(run_opts["store"])
+    plan = _plan(run_opts, lambda planned: make_reporter(run_opts["quiet"], task.primary_metric),
+                 compile=run_opts["compile"], fresh=run_opts["fresh"])
+    store = plan.store
     try:
-        outcome = run_experiment(task, config, rounds=run_opts["rounds"], seed=run_opts["seed"], device=device,
-                                 store=store, data_dir=data_dir, download=run_opts["download"],
-                                 fresh=run_opts["fresh"],
-                                 reporter=make_reporter(run_opts["quiet"], task.primary_metric),
-                                 parallel_rounds=run_opts["parallel_rounds"], workers=run_opts["workers"],
-                                 accel=accel)
-    except Interrupted as stop:
+        outcome = run_experiment(task, config, plan)
+    except ExperimentInterrupted as stop:
         print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
               f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)
         raise typer.Exit(130) from None
@@ -195,81 +270,72 @@ SWEEP_OPTIONS = {
                                             "combination; other options given are fixed for every cell.")),
     "metric": (str | None, typer.Option(None, "--metric", help="Metric that ranks the cells.",
                                         show_default="the task's primary metric")),
-    "executor": (str, typer.Option("local", "--executor", help="local (this machine: stacked rounds, --workers) "
-                                   "or ray (each group of rounds a Ray task; needs pip install -e '.\\[ray]').")),
-    "ray_address": (str | None, typer.Option(None, "--ray-address", help="Ray cluster: auto or HOST:PORT.",
-                                             show_default="a local Ray started for this sweep")),
-    "max_retries": (int, typer.Option(2, "--max-retries", help="Ray: retries of a failed or killed task.")),
-    "cpus_per_task": (float, typer.Option(1.0, "--cpus-per-task", help="Ray: CPUs each task asks for.")),
-    "gpus_per_task": (float, typer.Option(0.0, "--gpus-per-task", help="Ray: GPUs each task asks for (fractions "
-                                          "let small models share a GPU); > 0 trains on CUDA.")),
 }
-SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "device",
-                                                  "precision", "data_dir", "download", "store", "quiet")}
+SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "executor",
+                                                  "ray_address", "max_retries", "cpus_per_task", "gpus_per_task",
+                                                  "device", "precision", "data_dir", "download", "store", "quiet")}
 SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A named grid (see `suite list`); "
                                                     "--grid and fixed options given explicitly add to it."))}
 
 
 def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
+    from suite.execution import sweep
+    from suite.report.formatting import rich_table, sweep_display
+    from suite.report.progress import make_reporter
+    from suite.results import sweeps
+
     opts = {k: options.pop(k) for k in (*SWEEP_PRESET, *SWEEP_OPTIONS, *SWEEP_RUN_OPTIONS)}
     _check_counts(opts)
-    if opts["max_retries"] < 0 or opts["cpus_per_task"] <= 0 or opts["gpus_per_task"] < 0:
-        raise SuiteError("--max-retries must be >= 0, --cpus-per-task > 0 and --gpus-per-task >= 0")
-    sweep.check_executor(opts["executor"])
-    preset = task.sweeps.get(opts["preset"]).value if opts["preset"] else sweep.SweepPreset({})
+    preset = task.sweeps.get(opts["preset"]).value if opts["preset"] else grid.SweepPreset({})
     fixed = {**preset.fixed, **{k: v for k, v in options.items() if v is not None}}
-    axes = sweep.parse_grid(task, opts["grid"] or [])
-    cell_values = [{**base, **extra} for base in preset.cell_values() for extra in sweep.product(axes)]
+    axes = grid.parse_grid(task, opts["grid"] or [])
+    cell_values = [{**base, **extra} for base in preset.cell_values() for extra in grid.product(axes)]
     if not any(cell_values[0]) and len(cell_values) == 1:
         raise SuiteError("a sweep needs --grid FIELD=V1,V2,… or a --preset (see `suite list`)")
-    cells = sweep.make_cells(task, fixed, cell_values)
+    cells = grid.make_cells(task, fixed, cell_values)
     metric = declaration(task, opts["metric"] or task.primary_metric)
     if not metric.ranked:
         raise SuiteError(f"--metric {metric.name}: neither higher nor lower is better, so it cannot rank cells")
-    device = resolve_device(opts["device"])
-    accel = resolve_acceleration(opts["precision"], False, device)
-    data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
-    spec_hash, spec = sweep.sweep_spec(task, fixed, cells, opts["rounds"], opts["seed"], opts["preset"])
-    store = Store(opts["store"])
-    ray_options = {"address": opts["ray_address"], "max_retries": opts["max_retries"],
-                   "cpus": opts["cpus_per_task"], "gpus": opts["gpus_per_task"]}
-    total = len(cells)
-    position = {id(c): i for i, c in enumerate(cells, start=1)}
+    position = {c.label: i for i, c in enumerate(cells, start=1)}
+    # one live display at a time: executors that train several cells at once log plain lines
+    plain = opts["quiet"] or opts["executor"] != "inline" or opts["workers"] > 1
 
-    def reporter(cell):
-        out().print(f"cell {position[id(cell)]}/{total}: {cell.label}", highlight=False)
-        return make_reporter(opts["quiet"], task.primary_metric)
+    def reporter(planned):
+        out().print(f"cell {position[planned.label]}/{len(cells)}: {planned.label}", highlight=False)
+        return make_reporter(plain, task.primary_metric)
 
+    plan = _plan(opts, reporter)
+    store = plan.store
+    spec_hash, spec = grid.sweep_spec(task, fixed, cells, opts["rounds"], opts["seed"], opts["preset"])
     try:
-        outcome = sweep.run_sweep(task, cells, spec_hash, spec, store=store, data_dir=data_dir,
-                                  download=opts["download"], device=device, executor=opts["executor"],
-                                  parallel_rounds=opts["parallel_rounds"], workers=opts["workers"], accel=accel,
-                                  reporter_factory=reporter, ray_options=ray_options)
+        outcome = sweep.run_sweep(task, cells, spec_hash, spec, plan)
     except sweep.SweepInterrupted as stop:
         print(f"suite: interrupted: sweep {stop.sweep_id}'s finished rounds are stored in {store.path}; rerun "
               "the same command to train only the missing ones", file=sys.stderr)
         raise typer.Exit(130) from None
     record = store.sweep(outcome.sweep_id)
-    table = sweep.sweep_table(record, sweep.sweep_values(store, record, metric), metric)
+    table = sweeps.sweep_table(record, sweeps.sweep_values(store, record, metric), metric)
     title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric.name}, "
              f"best first ({outcome.ran} rounds trained, {outcome.reused} reused)")
     out().print(rich_table(sweep_display(table, metric), title))
-    out().print(f"{sweep.best_note(table)} Figures: suite report --sweep {outcome.sweep_id}")
+    out().print(f"{sweeps.best_note(table)} Figures: suite report --sweep {outcome.sweep_id}")
 
 
 def _setting_lines(experiment: dict[str, Any]) -> list[str]:
     return [f"{key}: {value}" for key, value in experiment.get("setting", {}).items()]
 
 
-def _register(group: typer.Typer, task: registry.Task, params: list[inspect.Parameter], body, help_text: str) -> None:
-    """Add `body(task, options)` to `group` as the sub-command named after the task, with these parameters."""
+def _command(task: registry.Task, params: list[inspect.Parameter], body, help_text: str) -> click.Command:
+    """`body(task, options)` as the command named after the task, with these parameters."""
     def command(**options: Any) -> None:
         body(task, options)
 
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = task.name
-    group.command(name=task.name, help=help_text)(command)
+    single = typer.Typer(add_completion=False)
+    single.command(name=task.name, help=help_text)(command)
+    return typer.main.get_command(single)
 
 
 def _run_parameters(options: dict[str, tuple[Any, Any]]) -> list[inspect.Parameter]:
@@ -277,15 +343,30 @@ def _run_parameters(options: dict[str, tuple[Any, Any]]) -> list[inspect.Paramet
             for name, (kind, default) in options.items()]
 
 
-data_app = typer.Typer(cls=TaskGroup, help="Prepare a task's data (decode, preprocess, cache) and describe it.",
+DATA_OPTIONS = {k: RUN_OPTIONS[k] for k in ("data_dir", "download")}
+
+
+def _data_parameters(task: registry.Task) -> list[inspect.Parameter]:
+    return _run_parameters(DATA_OPTIONS) + _config_parameters(task, task.data_fields)
+
+
+def _prepare_command(task: registry.Task) -> click.Command:
+    return _command(task, _data_parameters(task), _prepare, f"Check {task.name}'s data and build its cache.")
+
+
+def _stats_command(task: registry.Task) -> click.Command:
+    return _command(task, _data_parameters(task), _stats, f"Statistics of {task.name}'s data set and pairs.")
+
+
+data_app = typer.Typer(help="Prepare a task's data (decode, preprocess, cache) and describe it.",
                        no_args_is_help=True)
-prepare_app = typer.Typer(cls=TaskGroup, help="Check a task's data and build its preprocessing cache.",
-                          no_args_is_help=True)
-stats_app = typer.Typer(cls=TaskGroup, help="Print statistics of a task's data set and pairs.", no_args_is_help=True)
+prepare_app = typer.Typer(cls=task_group(_prepare_command), help="Check a task's data and build its preprocessing "
+                          "cache.", no_args_is_help=True)
+stats_app = typer.Typer(cls=task_group(_stats_command), help="Print statistics of a task's data set and pairs.",
+                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 data_app.add_typer(prepare_app, name="prepare")
 data_app.add_typer(stats_app, name="stats")
-DATA_OPTIONS = {k: RUN_OPTIONS[k] for k in ("data_dir", "download")}
 
 
 def _data_config(task: registry.Task, options: dict[str, Any]) -> tuple[Any, Path, bool]:
@@ -310,18 +391,14 @@ def _stats(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(table)
 
 
-sweep_app = typer.Typer(cls=TaskGroup, help="Run a grid of configurations, each with repeated rounds (resumable).",
-                        no_args_is_help=True)
-app.add_typer(sweep_app, name="sweep")
+def _sweep_command(task: registry.Task) -> click.Command:
+    params = _run_parameters({**SWEEP_PRESET, **SWEEP_OPTIONS, **SWEEP_RUN_OPTIONS}) + _config_parameters(task)
+    return _command(task, params, _sweep, f"Sweep a grid of {task.name} configurations.")
 
-for _task in registry.tasks().values():
-    _register(run_app, _task, _run_parameters(RUN_OPTIONS) + _config_parameters(_task), _run, _task.description)
-    _sweep_params = _run_parameters({**SWEEP_PRESET, **SWEEP_OPTIONS, **SWEEP_RUN_OPTIONS})
-    _register(sweep_app, _task, _sweep_params + _config_parameters(_task), _sweep,
-              f"Sweep a grid of {_task.name} configurations.")
-    _data_params = _run_parameters(DATA_OPTIONS) + _config_parameters(_task, _task.data_fields)
-    _register(prepare_app, _task, _data_params, _prepare, f"Check {_task.name}'s data and build its cache.")
-    _register(stats_app, _task, _data_params, _stats, f"Statistics of {_task.name}'s data set and pairs.")
+
+sweep_app = typer.Typer(cls=task_group(_sweep_command), help="Run a grid of configurations, each with repeated "
+                        "rounds (resumable).", no_args_is_help=True)
+app.add_typer(sweep_app, name="sweep")
 
 
 @app.command("list")
@@ -344,6 +421,8 @@ def list_tasks() -> None:
 @app.command("results")
 def results(store: StoreOption = DEFAULT_PATH) -> None:
     """Stored experiments, one line each, and sweeps."""
+    from suite.results.stats import metric_values
+
     db = Store(store, create=False)
     frame = db.experiments()
     table = Table(title=f"experiments in {db.path}", title_justify="left")
@@ -370,7 +449,7 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
             listing.add_column(column)
         for row in sweeps.itertuples():
             record = db.sweep(row.id)
-            swept = sweep.describe_axes(record["spec"]["axes"])
+            swept = grid.describe_axes(record["spec"]["axes"])
             ids = [c["experiment_id"] for c in record["cells"]]
             listing.add_row(str(row.id), row.task, str(row.cells), str(record["spec"]["rounds"]), swept,
                             f"{min(ids)}–{max(ids)}" if ids else "", row.created)
@@ -431,6 +510,8 @@ MetricOption = Annotated[str | None, typer.Option("--metric", help="Metric to co
 
 def _selection(store: Path, ids, task: str | None, where, baseline: int | None, metric: str | None):
     """The store, the chosen experiments, the reference id and the metric of `suite compare|report`."""
+    from suite.results.selection import metric_of, select
+
     db = Store(store, create=False)
     experiments = select(db, ids or [], task, where or [])
     reference = experiments[0]["id"] if baseline is None else baseline
@@ -450,6 +531,10 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
                     format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
                     = "table", store: StoreOption = DEFAULT_PATH) -> None:
     """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
+    from suite.report.formatting import render
+    from suite.results.compare import VERSUS, comparison_table
+    from suite.results.selection import samples
+
     if format_name not in FORMATS:
         raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
     if versus not in VERSUS:
@@ -492,6 +577,10 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
                                                                        "heatmap and marginal plots.")] = None,
                    store: StoreOption = DEFAULT_PATH) -> None:
     """Write a report folder: report.md and a self-contained report.html with tables and figures."""
+    from suite.report import document as report
+    from suite.results import sweeps
+    from suite.results.selection import metric_of
+
     record = None
     if sweep_id is not None:
         if ids or task or where:
@@ -499,7 +588,7 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
         db = Store(store, create=False)
         record = db.sweep(sweep_id)
         declared = metric_of(record["task"], metric)
-        ranked = sweep.sweep_table(record, sweep.sweep_values(db, record, declared), declared)
+        ranked = sweeps.sweep_table(record, sweeps.sweep_values(db, record, declared), declared)
         ids = ranked["experiment"].tolist()
         baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)

@@ -9,7 +9,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-
 def real_data_dir() -> Path | None:
     """$SUITE_DATA_DIR, else ../shared/data beside the checkout (as in CI)."""
     for candidate in (os.environ.get("SUITE_DATA_DIR"), REPO.parent / "shared" / "data"):

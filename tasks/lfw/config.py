@@ -2,8 +2,7 @@
 
 from dataclasses import dataclass, fields
 
-from suite.config import BaseConfig, flag, option, shared_option
-from suite.errors import SuiteError
+from suite import BaseConfig, SuiteError, flag, option, shared_option
 
 LAYOUTS = ("auto", "lfw-a", "lfw", "lfw_funneled", "lfw-deepfunneled")
 BATCH_NORM = ("none", "after-conv", "after-pool", "before-act")

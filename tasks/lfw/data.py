@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from suite.errors import SuiteError
+from suite import SuiteError
 
 # layout → images root relative to the data directory; "auto" tries them in this order
 LAYOUT_ROOTS = {
@@ -292,8 +292,8 @@ def _write_cache(path: Path, content: dict) -> None:
 def _preprocess(paths: list[Path], crop: str, size: int, channels: int) -> torch.Tensor:
     """Decode, crop and resize in chunks.
 
-    Decoding is serial: on 2 cores a thread pool gained only ~15 % (decode_image holds the GIL part of the time).
-    Resizing stays in uint8: torch's antialiased bilinear has a uint8 path, 2–3× faster than on floats.
+    Decoding is serial: decode_image holds the GIL part of the time, so a thread pool gains little. Resizing stays
+    in uint8: torch's antialiased bilinear has a uint8 path, faster than on floats (docs/benchmarks.md).
     """
     out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
     for start in range(0, len(paths), CHUNK):

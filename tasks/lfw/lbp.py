@@ -100,8 +100,8 @@ def fit_whitening(features: torch.Tensor, dims: int, seed: int) -> tuple[torch.T
     """(mean, projection D×dims) of the whitened PCA of features (n×D, one row per training image or mirror):
     (x − mean) @ projection has unit variance along each of the `dims` leading principal components.
 
-    Randomized SVD (torch.pca_lowrank, Halko et al.): 2 s for 7000×5782 where a full SVD takes 40 s; its random
-    start comes from `seed`, so a round's projection is reproducible."""
+    Randomized SVD (torch.pca_lowrank, Halko et al.), an order of magnitude faster than a full SVD at LFW's sizes
+    (docs/benchmarks.md); its random start comes from `seed`, so a round's projection is reproducible."""
     if dims > min(features.shape):
         raise ValueError(f"{dims} components need at least {dims} training descriptors (two per image: it and "
                          f"its mirror) of at least {dims} values, got {features.shape[0]} of {features.shape[1]}")

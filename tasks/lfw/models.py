@@ -18,11 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.errors import SuiteError
-from suite.registry import NamedRegistry
+from suite import SuiteError
 from tasks.lfw.config import LfwConfig
-
-MODELS = NamedRegistry("model")
 
 KERNELS = (10, 7, 4, 4)
 POOLED = (True, True, True, False)
@@ -88,8 +85,8 @@ class PatchConv2d(nn.Conv2d):
     """The first convolution (a few input channels, no padding): nn.Conv2d's parameters and results, computed on a
     GPU as one matrix product over the input's patches (patch_conv2d). cuDNN's tensor-core kernels pad the input
     channels to 8, so koch's 1-channel 10×10 convolution did 8× its arithmetic; as a product its forward and weight
-    gradient read and write each value once (on an H100 koch's bf16 epoch went from 0.234 to 0.166 s). On a CPU
-    oneDNN's convolution stays: the patches were not measured faster there."""
+    gradient read and write each value once (docs/benchmarks.md). On a CPU oneDNN's convolution stays: the patches
+    were no faster there."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -235,16 +232,13 @@ def _filters(config: LfwConfig, default: tuple[int, ...], name: str) -> list[int
     return filters
 
 
-@MODELS.register("koch", "Koch et al. 2015: conv 64@10×10, 128@7×7, 128@4×4, 256@4×4 (ReLU, max-pool), "
-                 "FC 4096 sigmoid, distance → 1 unit; 38,951,745 parameters at 1×105×105.")
+# The builders of the `lfw` task's MODELS (tasks/lfw/task.py, where their names and help are).
 def koch(config: LfwConfig) -> nn.Module:
     """The paper's verification net as reports 000–003 rebuilt it (report 003: 38,951,745 parameters with a
     grayscale 105×105 input, L1 distance and the 4096 → 1 output layer)."""
     return Siamese("koch", config, _filters(config, KOCH_FILTERS, "koch"), config.fc_units or KOCH_UNITS)
 
 
-@MODELS.register("small", "Report 002's final reduced net: conv 32@10×10, 32@7×7, 32@4×4, 32@4×4, FC 32 "
-                 "sigmoid, distance → 1 unit; 123,201 parameters at 1×105×105.")
 def small(config: LfwConfig) -> nn.Module:
     """Report 002, Experiment 8 (kept in Experiments 9–10, the last ones; Experiment 9 its best test
     accuracy, 66.9 %): conv 1→32@10×10, 32→32@7×7, 32→32@4×4, 32→32@4×4, the first three max-pooled, then
@@ -253,8 +247,5 @@ def small(config: LfwConfig) -> nn.Module:
     return Siamese("small", config, _filters(config, SMALL_FILTERS, "small"), config.fc_units or SMALL_UNITS)
 
 
-@MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
-                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the cosine head (--distance "
-                 "cosine); 40,002 parameters at --pca-dims 200.")
 def metric(config: LfwConfig) -> nn.Module:
     return Metric(config)

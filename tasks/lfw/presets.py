@@ -7,7 +7,7 @@ DevTest 1000 pairs) and whole, uncropped images, so `protocol` and
 `crop` keep their defaults (view1, none). Accuracies are single runs on the 1000 DevTest pairs.
 """
 
-from suite.registry import NamedRegistry
+from suite import NamedRegistry
 
 PRESETS = NamedRegistry("preset")
 

@@ -4,8 +4,7 @@ Axes expand as a product with the first axis outermost, which reproduces each re
 report did that no option expresses is listed beside its grid (see also the single-run presets in presets.py).
 """
 
-from suite.registry import NamedRegistry
-from suite.sweep import SweepPreset, cumulative
+from suite import NamedRegistry, SweepPreset, cumulative
 from tasks.lfw.presets import ABLATION_STEPS, PRESETS
 
 SWEEPS = NamedRegistry("sweep preset")

@@ -1,24 +1,35 @@
 """The `lfw` task: face verification on LFW pairs (reports 000–003, Koch et al. 2015)."""
 
+from __future__ import annotations
+
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import torch
-import torch.nn.functional as F
-from scipy import stats
-
-from suite.errors import SuiteError
-from suite.metrics import Metric, percent
-from suite.registry import Split, Task
-from tasks.lfw import data, lbp, unrestricted, verification
-from tasks.lfw.augment import augment_images
+from suite import Lazy, Metric, NamedRegistry, Split, SuiteError, Task, percent
 from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import MODELS
 from tasks.lfw.presets import PRESETS
 from tasks.lfw.sweeps import SWEEPS
+
+# torch, scipy and the modules built on them (data, models, ...) are imported by the methods that compute: loading
+# the task to read its config, presets and metrics (`suite results`, `suite list`) then needs none of them.
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from tasks.lfw import data
+
+# The builders live with the networks in tasks/lfw/models.py, imported when a model is built.
+MODELS = NamedRegistry("model")
+MODELS.register("koch", "Koch et al. 2015: conv 64@10×10, 128@7×7, 128@4×4, 256@4×4 (ReLU, max-pool), "
+                "FC 4096 sigmoid, distance → 1 unit; 38,951,745 parameters at 1×105×105.",
+                Lazy("tasks.lfw.models:koch"))
+MODELS.register("small", "Report 002's final reduced net: conv 32@10×10, 32@7×7, 32@4×4, 32@4×4, FC 32 "
+                "sigmoid, distance → 1 unit; 123,201 parameters at 1×105×105.", Lazy("tasks.lfw.models:small"))
+MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
+                "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the cosine head (--distance "
+                "cosine); 40,002 parameters at --pca-dims 200.", Lazy("tasks.lfw.models:metric"))
 
 VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
@@ -48,11 +59,15 @@ class LfwData:
 
 
 def _rows(prepared: LfwData, pairs: list[data.Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     return (torch.tensor([prepared.row[p.key_a] for p in pairs], dtype=torch.long),
             torch.tensor([prepared.row[p.key_b] for p in pairs], dtype=torch.long))
 
 
 def _pair_tensors(prepared: LfwData, images: torch.Tensor, pairs: list[data.Pair]) -> Split:
+    import torch
+
     a, b = _rows(prepared, pairs)
     return {"x": torch.stack([images[a], images[b]], dim=1),
             "target": torch.tensor([p.same for p in pairs], dtype=torch.float32)}
@@ -80,6 +95,8 @@ class Lfw(Task):
     # data --------------------------------------------------------------------------------------------------
 
     def prepare(self, config: LfwConfig, data_dir: Path, download: bool) -> LfwData:
+        from tasks.lfw import data, lbp, unrestricted
+
         start = time.perf_counter()
         layout, root = data.find_layout(Path(data_dir), config.layout)
         pairs = {}
@@ -115,9 +132,15 @@ class Lfw(Task):
                 f"{how} in {prepared.seconds:.1f} s; cache: {prepared.cache_path}")
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
+        from tasks.lfw import data
+
         return list(data.dataset_stats(Path(data_dir), config.layout).items())
 
     def data_distributions(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, str, pd.Series]]:
+        import pandas as pd
+
+        from tasks.lfw import data
+
         _, root = data.find_layout(Path(data_dir), config.layout)
         counts = pd.Series(data.people(root), dtype="int64")
         return [(f"Images per person in LFW ({len(counts)} people)", "images per person", counts)]
@@ -135,6 +158,10 @@ class Lfw(Task):
 
     def round_data(self, prepared: LfwData, config: LfwConfig, generator: torch.Generator,
                    round_index: int) -> dict[str, Split]:
+        import torch
+
+        from tasks.lfw import data, lbp, unrestricted
+
         if config.protocol == "view1":
             training, test = prepared.pairs["DevTrain"], prepared.pairs["DevTest"]
         else:
@@ -160,6 +187,10 @@ class Lfw(Task):
         return splits | ({"val": _pair_tensors(prepared, images, val)} if val else {})
 
     def transform(self, config: LfwConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        import torch
+
+        from tasks.lfw.augment import augment_images
+
         if config.features == "lbp":  # x: N×2×2×k, each image's and its mirror's whitened descriptors
             if augment is None:
                 return x if config.tta == "flip" else x[:, :, :1]
@@ -177,6 +208,8 @@ class Lfw(Task):
     # loss and metrics ------------------------------------------------------------------------------------
 
     def loss(self, config: LfwConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
+        import torch.nn.functional as F
+
         same = batch["target"]
         if config.loss == "contrastive":  # Hadsell et al. 2006: pull matched pairs together, push others apart
             distance = outputs["distance"]
@@ -186,11 +219,15 @@ class Lfw(Task):
 
     def scores(self, config: LfwConfig, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor:
         """P(same) for BCE; for the contrastive loss 2^(−2d/margin), which is 0.5 at half the margin."""
+        import torch
+
         if config.loss == "contrastive":
             return torch.exp2(-2 * outputs["distance"] / config.margin)
         return torch.sigmoid(outputs["logits"])
 
     def metrics(self, config: LfwConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
+        from tasks.lfw import verification
+
         scores = self.scores(config, outputs, batch).double().cpu().numpy()
         same = batch["target"].cpu().numpy() > 0.5
         return {"accuracy": verification.accuracy(scores, same), "auc": verification.roc_auc(scores, same),
@@ -199,6 +236,8 @@ class Lfw(Task):
     def final_metrics(self, config: LfwConfig, outputs: dict[str, dict[str, torch.Tensor]],
                       splits: dict[str, Split]) -> dict[str, float]:
         """Test accuracy at the threshold of best accuracy on validation (on training pairs without one)."""
+        from tasks.lfw import verification
+
         source = "val" if "val" in splits else "train"
         def arrays(name):
             return (self.scores(config, outputs[name], splits[name]).double().cpu().numpy(),
@@ -210,6 +249,10 @@ class Lfw(Task):
 
     def summary_lines(self, config: LfwConfig, rounds: pd.DataFrame) -> list[str]:
         """View 2: mean ± standard error over the per-fold means, so a fold run twice counts once."""
+        import numpy as np
+        import pandas as pd
+        from scipy import stats
+
         if config.protocol != "view2" or "test_accuracy" not in rounds:
             return []
         n_folds = 10  # LFW's pairs.txt; round r tests fold r mod 10, as in round_data

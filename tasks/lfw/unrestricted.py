@@ -7,7 +7,7 @@ formed from them. The people of the validation and test pairs are never drawn fr
 
 import torch
 
-from suite.errors import SuiteError
+from suite import SuiteError
 from tasks.lfw import data
 from tasks.lfw.data import Key, Pair
 

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import stats
 
-from suite.roc import roc_rates
+from suite import roc_rates
 
 
 def accuracy(scores: np.ndarray, same: np.ndarray, threshold: float = 0.5) -> float:

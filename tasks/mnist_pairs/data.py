@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from suite.errors import SuiteError
+from suite import SuiteError
 
 # name → (file, IDX magic number: 0x08 = unsigned byte, then the number of dimensions)
 RAW_FILES = {
@@ -16,7 +16,6 @@ RAW_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", 0x0803),
     "test_labels": ("t10k-labels-idx1-ubyte", 0x0801),
 }
-TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 
 
 @dataclass(frozen=True)

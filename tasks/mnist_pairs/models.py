@@ -6,9 +6,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite import grouped
-from suite.registry import NamedRegistry
-
-MODELS = NamedRegistry("model")
 
 
 class Baseline(nn.Module):
@@ -23,12 +20,8 @@ class Baseline(nn.Module):
         return {"logits": self.net(x)}
 
     def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """K stacked rounds at once (suite.grouped): x is K×B×2×14×14, outputs K×B×…."""
+        """K stacked rounds at once (suite.training.grouped): x is K×B×2×14×14, outputs K×B×…."""
         return {"logits": grouped.sequential(self.net[1:], params, "net", x.flatten(2), len(x), self.training)}
-
-
-BRANCHES = ("report", "deep")
-HEADS = ("mlp", "rule")
 
 
 class Branch(nn.Module):
@@ -105,7 +98,7 @@ class Siamese(nn.Module):
         return {"logits": self.compare(digits, self.head), "digit_logits": digits}
 
     def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """K stacked rounds at once (suite.grouped): x is K×B×2×14×14, outputs K×B×…, as forward gives per round."""
+        """K stacked rounds at once: x is K×B×2×14×14, outputs K×B×…, as forward gives per round."""
         k, b = x.shape[:2]
 
         def branch(name: str, module: Branch, images: torch.Tensor) -> torch.Tensor:  # images: K×N×1×14×14
@@ -122,12 +115,10 @@ class Siamese(nn.Module):
         return {"logits": logits, "digit_logits": digits}
 
 
-@MODELS.register("baseline", "Fully connected 392→40→40→2, ReLU, cross-entropy (report 004 baseline).")
+# The builders of the `mnist` task's MODELS (tasks/mnist_pairs/task.py, where their names and help are).
 def baseline(config) -> nn.Module:
     return Baseline(config.hidden)
 
 
-@MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss, "
-                 "--branch, --head.")
 def siamese(config) -> nn.Module:
     return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head, config.tta)

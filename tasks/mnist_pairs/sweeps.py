@@ -4,8 +4,7 @@ The baseline refuses --w-sharing and --aux-loss, so the report's five settings a
 Report 004 ran 10 rounds of each: the sweep's --rounds default.
 """
 
-from suite.registry import NamedRegistry
-from suite.sweep import SweepPreset, cumulative
+from suite import NamedRegistry, SweepPreset, cumulative
 
 SWEEPS = NamedRegistry("sweep preset")
 SWEEPS.register(

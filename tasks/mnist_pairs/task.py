@@ -1,28 +1,31 @@
 """The `mnist` task: config, presets, loss and metrics of the digit-pair comparison (report 004)."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
-from suite.config import BaseConfig, option, shared_option
-from suite.errors import SuiteError
-from suite.metrics import percent
-from suite.registry import NamedRegistry, Split, Task
-from tasks.mnist_pairs.data import (
-    TEST_SIZE,
-    TRAIN_SIZE,
-    Digits,
-    draw_pairs,
-    load_digits,
-    normalise,
-    repair,
-    rotate_digits,
-    shift_digits,
-)
-from tasks.mnist_pairs.models import BRANCHES, HEADS, MODELS
+from suite import BaseConfig, Lazy, NamedRegistry, Split, SuiteError, Task, option, percent, shared_option
 from tasks.mnist_pairs.sweeps import ABLATION_STEPS, SWEEPS
+
+# torch and the modules built on it (data, models) are imported by the methods that compute: loading the task to
+# read its config, presets and metrics (`suite results`, `suite list`) then needs none of them.
+if TYPE_CHECKING:
+    import torch
+
+    from tasks.mnist_pairs.data import Digits
+
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000  # MNIST's training and test images
+BRANCHES = ("report", "deep")
+HEADS = ("mlp", "rule")
+
+# The builders live with the networks in tasks/mnist_pairs/models.py, imported when a model is built.
+MODELS = NamedRegistry("model")
+MODELS.register("baseline", "Fully connected 392→40→40→2, ReLU, cross-entropy (report 004 baseline).",
+                Lazy("tasks.mnist_pairs.models:baseline"))
+MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss, "
+                "--branch, --head.", Lazy("tasks.mnist_pairs.models:siamese"))
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,17 @@ class MnistPairs(Task):
     primary_metric = "test_accuracy"
     metric_declarations = (percent("accuracy", "pairs whose comparison is right"),
                            percent("digit_accuracy", "digits the auxiliary head classifies right"))
-    stack_rounds = True  # 10 stacked rounds run several times faster than one after another (README, Performance)
+    stack_rounds = True  # small nets: stacked rounds fill the machine where one round leaves it idle
 
     def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:
+        from tasks.mnist_pairs.data import load_digits
+
         return load_digits(data_dir, download)
 
     def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator,
                    round_index: int = 0) -> dict[str, Split]:
+        from tasks.mnist_pairs.data import draw_pairs, normalise, repair
+
         # Drawn in a fixed order from the data stream only, so model options never change the pairs.
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
                                 generator)
@@ -118,6 +125,8 @@ class MnistPairs(Task):
         return splits
 
     def transform(self, config: MnistConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+        from tasks.mnist_pairs.data import rotate_digits, shift_digits
+
         if augment is None:
             return x
         if config.rotate:
@@ -128,13 +137,14 @@ class MnistPairs(Task):
         return _loss(config, outputs, batch, rounds=False)
 
     def stacked_loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
-        """The same loss per round without vmap: 0.3 ms instead of 1.1 ms (forward and backward) a step of the ten
-        stacked ws+aux rounds on a 2-core CPU, where the whole step takes about 15 ms."""
+        """The same loss per round computed directly, without vmap's per-op overhead (docs/benchmarks.md)."""
         return _loss(config, outputs, batch, rounds=True)
 
     def scores(self, config: MnistConfig, outputs: dict[str, torch.Tensor], split: Split) -> torch.Tensor:
         """How sure the model is that the first digit is <= the second: softmax of its two outputs (above 0.5
         exactly when it predicts so). Stored per test pair for galleries of confident errors."""
+        import torch
+
         return torch.softmax(outputs["logits"].float(), 1)[:, 1]
 
     def metrics(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
@@ -151,6 +161,8 @@ TASK = MnistPairs()
 def _loss(config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split, rounds: bool) -> torch.Tensor:
     """The task's loss; with `rounds`, outputs and batch have the rounds first and each round gets its own (every
     term a mean over that round's examples)."""
+    import torch.nn.functional as F
+
     def mean(terms: torch.Tensor) -> torch.Tensor:
         return terms.flatten(1).mean(1) if rounds else terms.mean()
 

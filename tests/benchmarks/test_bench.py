@@ -7,11 +7,13 @@ import sys
 import pytest
 import torch
 
-from suite.devices import resolve_acceleration
+from suite.training.devices import resolve_acceleration
 from tests.conftest import REPO, make_fake_mnist
 
 # what `suite run` uses here: bf16 on a CPU that computes in it natively, float32 elsewhere
 PRECISION = resolve_acceleration("auto", False, torch.device("cpu")).precision
+
+pytestmark = pytest.mark.slow  # every test runs `python -m benchmarks`, which trains and times, in a process
 
 
 def bench(*args: str, cwd) -> subprocess.CompletedProcess:

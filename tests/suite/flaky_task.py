@@ -1,4 +1,5 @@
-"""A task for the Ray tests: MNIST pairs whose rounds fail once each (their first attempt), then succeed.
+"""A task for the Ray tests: the toy task (tests/toy_task.py) whose rounds fail once each (their first attempt),
+then succeed.
 
 Imported by Ray worker processes by reference (the test puts the repository on their PYTHONPATH); attempts are
 counted in files under $SUITE_FLAKY_DIR, which the workers see because they inherit the test's environment.
@@ -7,11 +8,11 @@ counted in files under $SUITE_FLAKY_DIR, which the workers see because they inhe
 import os
 from pathlib import Path
 
-from tasks.mnist_pairs.task import MnistPairs
+from tests.toy_task import ToyTask
 
 
-class FlakyMnist(MnistPairs):
-    name = "flaky-mnist"
+class FlakyToy(ToyTask):
+    name = "flaky-toy"
 
     def round_data(self, prepared, config, generator, round_index):
         attempts = Path(os.environ["SUITE_FLAKY_DIR"]) / f"round-{round_index}"
@@ -22,4 +23,4 @@ class FlakyMnist(MnistPairs):
         return super().round_data(prepared, config, generator, round_index)
 
 
-TASK = FlakyMnist()
+TASK = FlakyToy()

@@ -79,6 +79,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, fake_mnist, args, message):
     assert not (tmp_path / "results").exists()  # nothing was written
 
 
+@pytest.mark.slow  # the real entry point, in a process of its own
 def test_missing_data_directory(tmp_path):
     result = suite("run", "mnist", "--data-dir", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert result.returncode == 2
@@ -86,6 +87,7 @@ def test_missing_data_directory(tmp_path):
                                       "(from --data-dir); pass --data-dir or set $SUITE_DATA_DIR")
 
 
+@pytest.mark.slow  # the real entry point, twice
 def test_truncated_idx_file_keeps_the_store(tmp_path, fake_mnist):
     store = tmp_path / "r.db"
     ok = suite("run", "mnist", "--rounds", "1", "--store", str(store), *TINY, cwd=tmp_path, data_dir=fake_mnist)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from suite.compare import (
+from suite.core.metrics import declaration
+from suite.results.compare import (
     Sample,
     cohens_dz,
     compare,
@@ -18,8 +19,7 @@ from suite.compare import (
     holm,
     paired,
 )
-from suite.metrics import declaration
-from suite.selection import samples, select
+from suite.results.selection import samples, select
 from tasks.mnist_pairs.task import TASK
 from tests.cli_helpers import suite_here
 from tests.stored_fixtures import add_experiment, comparison_store
@@ -204,7 +204,7 @@ def test_missing_store(tmp_path):
 
 
 def test_unused_helper_add_experiment_accepts_scores(tmp_path):
-    from suite.store import Store
+    from suite.results.store import Store
     store = Store(tmp_path / "r.db")
     experiment = add_experiment(store, [0.5], scores=True)
     round_id = int(store.rounds(experiment)["id"].iloc[0])
@@ -214,7 +214,7 @@ def test_unused_helper_add_experiment_accepts_scores(tmp_path):
 def test_a_narrow_terminal_folds_cells_instead_of_cutting_them(tmp_path):
     from rich.console import Console
 
-    from suite.formatting import render
+    from suite.report.formatting import render
     store = comparison_store(tmp_path / "r.db")
     table = comparison_table(samples(store, select(store, [1, 2], None, []), ACCURACY), 1, ACCURACY)
     console = Console(width=100, record=True)

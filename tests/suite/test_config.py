@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from suite.config import build_config, config_dict, config_hash, non_defaults
-from suite.errors import SuiteError
+from suite.core.config import build_config, config_dict, config_hash, non_defaults
+from suite.core.errors import SuiteError
 from tasks.mnist_pairs.task import MnistConfig
 
 

@@ -1,11 +1,11 @@
-"""suite.grouped: K rounds' layer chains as grouped convolutions and batched matmuls."""
+"""suite.training.grouped: K rounds' layer chains as grouped convolutions and batched matmuls."""
 
 import pytest
 import torch
 from torch import nn
 from torch.func import stack_module_state
 
-from suite import grouped
+from suite.training import grouped
 
 
 def chains(k: int) -> list[nn.Sequential]:

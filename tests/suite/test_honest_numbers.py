@@ -6,15 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite import sweep
-from suite.best import smallest_p, worse_than_best
-from suite.compare import describe, difference_interval
-from suite.metrics import percent
+from suite.core.metrics import percent
+from suite.results import sweeps
+from suite.results.best import smallest_p, worse_than_best
+from suite.results.compare import describe, difference_interval
 
 ACCURACY = percent("test_accuracy")
 SIMULATIONS = 1500
+# The simulations take seconds each (a minute together): `make test` runs them, `make test-fast` leaves them out.
+slow = pytest.mark.slow
 
 
+@slow
 @pytest.mark.parametrize("n", [3, 5, 10])
 def test_every_interval_of_a_mean_covers_at_least_94_percent(n):
     """Every (low, high) pair that describe() returns — what the tables print as 95 % intervals of a mean."""
@@ -29,6 +32,7 @@ def test_every_interval_of_a_mean_covers_at_least_94_percent(n):
         assert count / SIMULATIONS >= 0.94, f"{name} interval covers {count / SIMULATIONS:.3f} at n = {n}"
 
 
+@slow
 @pytest.mark.parametrize("n", [3, 5, 10])
 @pytest.mark.parametrize("is_paired", [True, False])
 def test_the_interval_of_a_difference_covers_at_least_94_percent(n, is_paired):
@@ -44,7 +48,7 @@ def test_the_interval_of_a_difference_covers_at_least_94_percent(n, is_paired):
 
 
 def sweep_of(values: np.ndarray) -> tuple[dict, pd.DataFrame]:
-    """A sweep record and its values frame (sweep.sweep_values' shape) from a rounds × cells matrix."""
+    """A sweep record and its values frame (sweeps.sweep_values' shape) from a rounds × cells matrix."""
     rounds, cells = values.shape
     record = {"id": 1, "cells": [{"experiment_id": c + 1, "position": c, "values": {"cell": c}} for c in range(cells)]}
     frame = pd.DataFrame([{"experiment": c + 1, "cell": c, "seed": 0, "round_index": r, ACCURACY.name: values[r, c]}
@@ -54,9 +58,10 @@ def sweep_of(values: np.ndarray) -> tuple[dict, pd.DataFrame]:
 
 def flags_a_cell(values: np.ndarray) -> bool:
     record, frame = sweep_of(values)
-    return not sweep.sweep_table(record, frame, ACCURACY)["not_worse"].all()
+    return not sweeps.sweep_table(record, frame, ACCURACY)["not_worse"].all()
 
 
+@slow
 @pytest.mark.parametrize("cells, rounds, simulations", [(4, 5, 100), (10, 5, 100), (54, 5, 20),
                                                          (4, 10, 2000), (10, 10, 400)])
 def test_equal_cells_are_flagged_worse_at_most_5_percent_of_the_time(cells, rounds, simulations):
@@ -66,11 +71,12 @@ def test_equal_cells_are_flagged_worse_at_most_5_percent_of_the_time(cells, roun
     if simulations == 100:  # through the sweep table, as printed
         rate = np.mean([flags_a_cell(x) for x in draws])
     else:
-        rate = np.mean([np.nanmin(np.r_[worse_than_best(x, True), 1.0]) < sweep.ALPHA for x in draws])
+        rate = np.mean([np.nanmin(np.r_[worse_than_best(x, True), 1.0]) < sweeps.ALPHA for x in draws])
     error = 2 * np.sqrt(0.05 * 0.95 / simulations)
     assert rate <= 0.05 + error, f"{rate:.3f} of {simulations} sweeps of {cells} equal cells flagged a cell"
 
 
+@slow
 def test_a_cell_two_sigma_worse_over_10_paired_rounds_is_found_in_most_sweeps():
     rng = np.random.default_rng(7)
     found = []
@@ -78,7 +84,7 @@ def test_a_cell_two_sigma_worse_over_10_paired_rounds_is_found_in_most_sweeps():
         values = rng.normal(0, 1, (10, 4))
         values[:, 3] -= 2.0  # two standard deviations of a round's value
         record, frame = sweep_of(values)
-        table = sweep.sweep_table(record, frame, ACCURACY).set_index("experiment")
+        table = sweeps.sweep_table(record, frame, ACCURACY).set_index("experiment")
         found.append(not table.loc[4, "not_worse"])
     assert np.mean(found) >= 0.8
 

@@ -1,27 +1,31 @@
-"""--parallel-rounds: K rounds as one stacked model give each round what sequential training gives it."""
+"""--parallel-rounds: K rounds as one stacked model give each round what sequential training gives it (on the toy
+task, through both stacked paths: a model's grouped `forward_stacked` and vmap; and on MNIST's Siamese net)."""
+
+from pathlib import Path
 
 import pytest
 import torch
 
-from suite.errors import SuiteError
-from suite.parallel import check_stackable
-from suite.runner import run_experiment, train_group, train_round
-from suite.seeding import RoundSeeds
-from suite.store import Store
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite.core.errors import SuiteError
+from suite.core.seeding import RoundSeeds
+from suite.execution.executors import Processes
+from suite.execution.runner import RunPlan, run_experiment
+from suite.results.store import Store
+from suite.training.rounds import train_rounds
+from suite.training.steppers import check_stackable
+from tasks.mnist_pairs.task import TASK as MNIST
+from tasks.mnist_pairs.task import MnistConfig
+from tests.toy_task import TASK, ToyConfig
 
 CPU = torch.device("cpu")
+NO_DATA = Path("no-data")  # the toy task draws its data from each round's generator
 
 
-@pytest.mark.parametrize("options", [{"model": "baseline"}, {"w_sharing": True, "aux_loss": True},
-                                     {"aux_loss": True, "val_pairs": 50, "patience": 1, "epochs": 6}])
-def test_without_randomness_stacked_rounds_equal_sequential_rounds(fake_mnist, options):
-    config = MnistConfig(pairs=100, epochs=options.pop("epochs", 3), dropout=0.0, batch_size=10, **options)
-    digits = TASK.prepare(config, fake_mnist, False)
+def assert_stacked_equal_alone(task, config, data) -> None:
     seeds = [RoundSeeds(3, r) for r in range(3)]
-    together = train_group(TASK, config, digits, seeds, CPU)
+    together = train_rounds(task, config, data, seeds, CPU)
     for s, stacked in zip(seeds, together, strict=True):
-        alone = train_round(TASK, config, digits, s, CPU)
+        alone = train_rounds(task, config, data, [s], CPU)[0]
         assert stacked.metrics.keys() == alone.metrics.keys()
         for name, value in alone.metrics.items():
             assert stacked.metrics[name] == pytest.approx(value, abs=2e-3), name  # rounding, not randomness
@@ -30,24 +34,49 @@ def test_without_randomness_stacked_rounds_equal_sequential_rounds(fake_mnist, o
         assert torch.equal(stacked.targets["test"], alone.targets["test"])
 
 
-def test_with_dropout_rounds_differ_from_each_other_and_train(fake_mnist):
-    config = MnistConfig(pairs=100, epochs=4, batch_size=10, w_sharing=True)
-    digits = TASK.prepare(config, fake_mnist, False)
-    results = train_group(TASK, config, digits, [RoundSeeds(0, r) for r in range(3)], CPU)
+@pytest.mark.parametrize("options", [
+    {"model": "mlp"},  # the model's forward_stacked (grouped layers) and the task's stacked_loss
+    {"model": "linear"},  # no forward_stacked: vmap over the model and its loss
+    {"model": "mlp", "val_pairs": 40, "patience": 1, "epochs": 20, "lr": 0.2},  # rounds stop at their own epochs
+], ids=["grouped", "vmap", "early-stopping"])
+def test_without_randomness_stacked_rounds_equal_sequential_rounds(options):
+    config = ToyConfig(pairs=100, batch_size=10, **{"epochs": 3, **options})
+    assert_stacked_equal_alone(TASK, config, TASK.prepare(config, NO_DATA, False))
+
+
+def test_rounds_that_stop_early_stop_at_different_epochs():
+    """What the early-stopping case above relies on: stacked rounds go on after some have stopped."""
+    config = ToyConfig(pairs=100, batch_size=10, val_pairs=40, patience=1, epochs=20, lr=0.2)
+    results = train_rounds(TASK, config, TASK.prepare(config, NO_DATA, False), [RoundSeeds(3, r) for r in range(3)],
+                           CPU)
+    assert len({len(r.curves) for r in results}) > 1
+
+
+def test_without_randomness_stacked_mnist_siamese_rounds_equal_sequential_rounds(fake_mnist):
+    config = MnistConfig(pairs=100, epochs=3, dropout=0.0, batch_size=10, w_sharing=True, aux_loss=True)
+    assert_stacked_equal_alone(MNIST, config, MNIST.prepare(config, fake_mnist, False))
+
+
+def test_with_dropout_rounds_differ_from_each_other_and_train():
+    config = ToyConfig(pairs=100, epochs=4, batch_size=10, dropout=0.3)
+    results = train_rounds(TASK, config, TASK.prepare(config, NO_DATA, False), [RoundSeeds(0, r) for r in range(3)],
+                           CPU)
     losses = [r.curves[-1]["train_loss"] for r in results]
     assert len(set(losses)) == 3
     assert all(r.curves[-1]["train_loss"] < r.curves[0]["train_loss"] for r in results)
 
 
-def test_runner_stores_every_round_of_the_groups_and_resumes(tmp_path, fake_mnist):
+def test_runner_stores_every_round_of_the_groups_and_resumes(tmp_path):
     store = Store(tmp_path / "r.db")
-    config = MnistConfig(pairs=50, epochs=1, batch_size=10)
-    first = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=store, data_dir=fake_mnist,
-                           parallel_rounds=2)
+    config = ToyConfig(pairs=50, epochs=1, batch_size=10)
+    first = run_experiment(TASK, config, RunPlan(rounds=3, seed=0, device=CPU, store=store, data_dir=NO_DATA,
+                                                 parallel_rounds=2))
     assert first.ran == 3 and list(first.rounds["round_index"]) == [0, 1, 2]
-    again = run_experiment(TASK, config, rounds=5, seed=0, device=CPU, store=store, data_dir=fake_mnist,
-                           parallel_rounds=4)
+    assert first.rounds["device"].tolist() == ["cpu stacked:0,1", "cpu stacked:0,1", "cpu"]
+    again = run_experiment(TASK, config, RunPlan(rounds=5, seed=0, device=CPU, store=store, data_dir=NO_DATA,
+                                                 parallel_rounds=4))
     assert again.reused == 3 and again.ran == 2 and len(again.rounds) == 5
+    assert again.rounds["device"].tolist()[3:] == ["cpu stacked:3,4"] * 2
 
 
 def test_rounds_of_different_sizes_are_refused():
@@ -56,18 +85,20 @@ def test_rounds_of_different_sizes_are_refused():
         check_stackable(splits)
 
 
-def test_worker_processes_store_every_round_as_sequential_training_would(tmp_path, fake_mnist):
-    config = MnistConfig(pairs=60, epochs=2, batch_size=10, dropout=0.0)
-    alone = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=Store(tmp_path / "a.db"),
-                           data_dir=fake_mnist)
-    spread = run_experiment(TASK, config, rounds=3, seed=0, device=CPU, store=Store(tmp_path / "b.db"),
-                            data_dir=fake_mnist, workers=2)
+@pytest.mark.slow  # two spawned worker processes, each importing torch
+def test_worker_processes_store_every_round_as_sequential_training_would(tmp_path):
+    config = ToyConfig(pairs=60, epochs=2, batch_size=10)
+    alone = run_experiment(TASK, config, RunPlan(rounds=3, seed=0, device=CPU, store=Store(tmp_path / "a.db"),
+                                                 data_dir=NO_DATA))
+    spread = run_experiment(TASK, config, RunPlan(rounds=3, seed=0, device=CPU, store=Store(tmp_path / "b.db"),
+                                                  data_dir=NO_DATA, executor=Processes(2)))
     assert spread.ran == 3 and list(spread.rounds["round_index"]) == [0, 1, 2]
     assert spread.rounds["test_loss"].tolist() == pytest.approx(alone.rounds["test_loss"].tolist(), abs=1e-4)
 
 
-def test_workers_are_for_the_cpu(tmp_path, fake_mnist):
+def test_workers_are_for_the_cpu(tmp_path):
     with pytest.raises(SuiteError, match="--workers splits the CPU's threads"):
-        run_experiment(TASK, MnistConfig(), rounds=2, seed=0, device=torch.device("meta"),
-                       store=Store(tmp_path / "r.db"), data_dir=fake_mnist, workers=2)
+        run_experiment(TASK, ToyConfig(), RunPlan(rounds=2, seed=0, device=torch.device("meta"),
+                                                  store=Store(tmp_path / "r.db"), data_dir=NO_DATA,
+                                                  executor=Processes(2)))
     assert not Store(tmp_path / "r.db").experiments().shape[0]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu
 
-from suite import plots
-from suite.metrics import Metric, declaration
+from suite.core.metrics import Metric, declaration
+from suite.report import plots
 from tasks.mnist_pairs.task import TASK
 
 M_TEST_ACCURACY = declaration(TASK, "test_accuracy")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite.report import confident_examples
+from suite.report.document import confident_examples
 from tests.cli_helpers import suite, suite_here
 from tests.stored_fixtures import add_experiment, comparison_store
 
@@ -42,6 +42,7 @@ def test_confident_examples_pick_the_surest_of_each_kind():
                    "false negative": [5, 7]}
 
 
+@pytest.mark.slow  # the real command line, drawing every figure
 def test_report_without_data_has_every_stored_figure_and_says_what_it_skipped(tmp_path):
     store = comparison_store(tmp_path / "r.db")
     add_experiment(store, [0.7, 0.72], scores=True, model="baseline", epochs=3)
@@ -63,6 +64,7 @@ def test_report_without_data_has_every_stored_figure_and_says_what_it_skipped(tm
     assert "| experiment | model | w_sharing | aux_loss | epochs | shared by all |" in markdown
 
 
+@pytest.mark.slow  # three commands on real MNIST, then Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian package chromium; .ci/run installs it)")
 def test_report_on_real_mnist_renders_every_figure_in_chromium(tmp_path, mnist_data_dir):
     db = str(tmp_path / "r.db")
@@ -80,6 +82,7 @@ def test_report_on_real_mnist_renders_every_figure_in_chromium(tmp_path, mnist_d
     assert images == markdown.count("![") and broken == 0
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian package chromium; .ci/run installs it)")
 def test_the_probe_detects_a_broken_image(tmp_path):
     page = tmp_path / "page.html"

@@ -1,26 +1,30 @@
-"""Rounds, resume and interruption, through the runner and the real CLI process."""
+"""Rounds, resume and interruption, through the runner (on the toy task) and the real CLI process (on MNIST)."""
 
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
-from suite.runner import run_experiment, train_round
-from suite.seeding import RoundSeeds
-from suite.store import Store
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite.core.seeding import RoundSeeds
+from suite.execution.runner import RunPlan, run_experiment
+from suite.results.store import Store
+from suite.training.rounds import train_rounds
 from tests.cli_helpers import suite
+from tests.toy_task import TASK, ToyConfig
 
 CPU = torch.device("cpu")
+NO_DATA = Path("no-data")  # the toy task draws its data from each round's generator
 
 
-def test_round_is_reproducible_from_its_seeds(fake_mnist):
-    config = MnistConfig(pairs=60, epochs=2, batch_size=20, val_pairs=20)
-    digits = TASK.prepare(config, fake_mnist, False)
-    first = train_round(TASK, config, digits, RoundSeeds(5, 1), CPU)
-    second = train_round(TASK, config, digits, RoundSeeds(5, 1), CPU)
-    other = train_round(TASK, config, digits, RoundSeeds(5, 2), CPU)
+def test_round_is_reproducible_from_its_seeds():
+    config = ToyConfig(pairs=60, epochs=2, batch_size=20, val_pairs=20, dropout=0.2)
+    data = TASK.prepare(config, NO_DATA, False)
+    first = train_rounds(TASK, config, data, [RoundSeeds(5, 1)], CPU)[0]
+    second = train_rounds(TASK, config, data, [RoundSeeds(5, 1)], CPU)[0]
+    other = train_rounds(TASK, config, data, [RoundSeeds(5, 2)], CPU)[0]
     assert first.metrics == second.metrics
     assert first.metrics != other.metrics
     assert len(first.curves) == 2 and {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(
@@ -29,21 +33,22 @@ def test_round_is_reproducible_from_its_seeds(fake_mnist):
     assert first.peak_memory_bytes > 0 and len(first.epoch_seconds) == 2
 
 
-def test_resume_and_fresh(tmp_path, fake_mnist):
+def test_resume_and_fresh(tmp_path):
     store = Store(tmp_path / "r.db")
-    config = MnistConfig(pairs=40, epochs=1, batch_size=20)
-    run = dict(task=TASK, config=config, seed=0, device=CPU, store=store, data_dir=fake_mnist)
-    first = run_experiment(rounds=2, **run)
+    config = ToyConfig(pairs=40, epochs=1, batch_size=20)
+    run = dict(seed=0, device=CPU, store=store, data_dir=NO_DATA)
+    first = run_experiment(TASK, config, RunPlan(**run, rounds=2))
     assert (first.ran, first.reused, len(first.rounds)) == (2, 0, 2)
-    more = run_experiment(rounds=3, **run)
+    more = run_experiment(TASK, config, RunPlan(**run, rounds=3))
     assert (more.ran, more.reused, more.experiment_id) == (1, 2, first.experiment_id)
     assert list(more.rounds["test_accuracy"][:2]) == list(first.rounds["test_accuracy"])
-    fresh = run_experiment(rounds=3, fresh=True, **run)
+    fresh = run_experiment(TASK, config, RunPlan(**run, rounds=3, fresh=True))
     assert (fresh.ran, fresh.reused) == (3, 0)
-    other_seed = run_experiment(rounds=1, **{**run, "seed": 1})
+    other_seed = run_experiment(TASK, config, RunPlan(**{**run, "seed": 1}, rounds=1))
     assert other_seed.ran == 1 and other_seed.experiment_id == first.experiment_id
 
 
+@pytest.mark.slow  # the real command line, twice: seconds of start-up
 def test_ctrl_c_keeps_finished_rounds_and_rerun_resumes(tmp_path, fake_mnist):
     args = ["run", "mnist", "--rounds", "6", "--pairs", "90", "--epochs", "15", "--batch-size", "10",
             "--parallel-rounds", "1",  # one round at a time, so rounds finish one by one

@@ -1,6 +1,6 @@
 import torch
 
-from suite.seeding import STREAMS, RoundSeeds
+from suite.core.seeding import STREAMS, RoundSeeds
 
 
 def test_streams_are_deterministic_and_distinct():

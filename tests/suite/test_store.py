@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from suite.engine import RoundResult
-from suite.errors import SuiteError
-from suite.store import SCHEMA_VERSION, Store
+from suite.core.errors import SuiteError
+from suite.core.records import RoundResult
+from suite.results.store import SCHEMA_VERSION, Store
 
 ENV = {"code_version": "test", "torch_version": "x", "python_version": "3", "device": "cpu"}
 

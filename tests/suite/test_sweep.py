@@ -1,40 +1,54 @@
-"""suite sweep: grids validated before anything runs, cells as experiments, resuming, the table, executors."""
+"""suite sweep: grids validated before anything runs, cells as experiments, resuming, the table, executors.
 
+The runner and executor tests run the toy task (tests/toy_task.py); grid parsing, presets and the command line
+run MNIST's, whose fields and rules they name."""
+
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from suite import sweep
-from suite.errors import SuiteError
-from suite.metrics import declaration
-from suite.store import Store
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite.core import grid
+from suite.core.errors import SuiteError
+from suite.core.metrics import declaration
+from suite.execution import sweep
+from suite.execution.executors import Executor, Inline, Ray, check_ray
+from suite.execution.runner import RunPlan
+from suite.results import sweeps
+from suite.results.store import Store
+from tasks.mnist_pairs.task import TASK as MNIST
 from tests.cli_helpers import suite, suite_here
 from tests.conftest import REPO
+from tests.toy_task import TASK as TOY
+from tests.toy_task import ToyConfig
 
-M_TEST_ACCURACY = declaration(TASK, "test_accuracy")
-M_TEST_LOSS = declaration(TASK, "test_loss")
+M_TEST_ACCURACY = declaration(TOY, "test_accuracy")
+M_TEST_LOSS = declaration(TOY, "test_loss")
 
 CPU = torch.device("cpu")
 TINY = {"pairs": 60, "epochs": 2, "batch_size": 20}
+NO_DATA = Path("no-data")  # the toy task draws its data from each round's generator
 
 
-def _sweep(store: Store, data_dir, axes: dict, rounds: int, executor: str = "local", fixed=TINY, **kwargs):
-    cells = sweep.make_cells(TASK, fixed, sweep.product(axes))
-    spec_hash, spec = sweep.sweep_spec(TASK, fixed, cells, rounds, 0, None)
-    return sweep.run_sweep(TASK, cells, spec_hash, spec, store=store, data_dir=data_dir, download=False,
-                           device=CPU, executor=executor, **kwargs)
+def _sweep(store: Store, data_dir, axes: dict, rounds: int, executor: Executor | None = None, fixed=TINY,
+           task=TOY, **kwargs):
+    cells = grid.make_cells(task, fixed, grid.product(axes))
+    spec_hash, spec = grid.sweep_spec(task, fixed, cells, rounds, 0, None)
+    plan = RunPlan(store=store, data_dir=data_dir, device=CPU, executor=executor or Inline(),
+                   **{"parallel_rounds": None, **kwargs})
+    return sweep.run_sweep(task, cells, spec_hash, spec, plan)
 
 
 def test_grid_values_are_read_with_each_field_type():
-    axes = sweep.parse_grid(TASK, ["lr=1e-3,0.01", "w-sharing=true,false", "batch_size=25,50"])
+    axes = grid.parse_grid(MNIST, ["lr=1e-3,0.01", "w-sharing=true,false", "batch_size=25,50"])
     assert axes == {"lr": [0.001, 0.01], "w_sharing": [True, False], "batch_size": [25, 50]}
-    assert sweep.product({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"},
+    assert grid.product({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"},
                                                               {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
 
 
@@ -48,56 +62,57 @@ def test_grid_values_are_read_with_each_field_type():
 ])
 def test_bad_grids_are_refused(items, message):
     with pytest.raises(SuiteError, match=message):
-        sweep.parse_grid(TASK, items)
+        grid.parse_grid(MNIST, items)
 
 
 def test_every_cell_is_validated_before_anything_runs_and_a_bad_cell_is_named():
     with pytest.raises(SuiteError, match="grid cell model=baseline aux_loss=true: --w-sharing, --aux-loss, "
                                          "--branch and --head apply"):
-        sweep.make_cells(TASK, {}, sweep.product({"model": ["siamese", "baseline"], "aux_loss": [True]}))
+        grid.make_cells(MNIST, {}, grid.product({"model": ["siamese", "baseline"], "aux_loss": [True]}))
     with pytest.raises(SuiteError, match="grid cell lr=-1: lr: must be > 0"):
-        sweep.make_cells(TASK, {}, [{"lr": 1e-3}, {"lr": -1.0}])
+        grid.make_cells(MNIST, {}, [{"lr": 1e-3}, {"lr": -1.0}])
     with pytest.raises(SuiteError, match="--grid lr: also given as a fixed option"):
-        sweep.make_cells(TASK, {"lr": 0.1}, [{"lr": 1e-3}])
+        grid.make_cells(MNIST, {"lr": 0.1}, [{"lr": 1e-3}])
 
 
 def test_presets_of_the_reports_build_every_cell():
     from tasks.lfw.task import TASK as LFW
 
-    sizes = {name: len(sweep.make_cells(task, entry.value.fixed, entry.value.cell_values()))
-             for task in (TASK, LFW) for name, entry in task.sweeps.items()}
+    sizes = {name: len(grid.make_cells(task, entry.value.fixed, entry.value.cell_values()))
+             for task in (MNIST, LFW) for name, entry in task.sweeps.items()}
     assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "mnist-ablation": 8, "lfw-lr-dropout-batch-l2": 54,
                      "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8, "lfw-ablation": 5}
 
 
-def test_cells_are_experiments_and_a_longer_sweep_reuses_finished_rounds(tmp_path, fake_mnist):
+def test_cells_are_experiments_and_a_longer_sweep_reuses_finished_rounds(tmp_path):
     store = Store(tmp_path / "r.db")
-    first = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2]}, rounds=2)
+    first = _sweep(store, NO_DATA, {"lr": [1e-3, 1e-2]}, rounds=2)
     assert (first.reused, first.ran) == (0, 4)
     record = store.sweep(first.sweep_id)
     assert [c["values"] for c in record["cells"]] == [{"lr": 1e-3}, {"lr": 1e-2}]
     assert record["spec"]["axes"] == {"lr": [1e-3, 1e-2]} and record["spec"]["rounds"] == 2
-    again = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2]}, rounds=2)
+    again = _sweep(store, NO_DATA, {"lr": [1e-3, 1e-2]}, rounds=2)
     assert again.sweep_id == first.sweep_id and (again.reused, again.ran) == (4, 0)
-    longer = _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2, 1e-1]}, rounds=3)
+    longer = _sweep(store, NO_DATA, {"lr": [1e-3, 1e-2, 1e-1]}, rounds=3)
     assert longer.sweep_id != first.sweep_id and (longer.reused, longer.ran) == (4, 5)
     cells = store.sweep(longer.sweep_id)["cells"]
     assert [c["experiment_id"] for c in cells[:2]] == [c["experiment_id"] for c in record["cells"]]
 
 
-def test_table_ranks_cells_best_first_against_the_best(tmp_path, fake_mnist):
+def test_table_ranks_cells_best_first_against_the_best(tmp_path):
     store = Store(tmp_path / "r.db")
-    outcome = _sweep(store, fake_mnist, {"lr": [1e-4, 3e-3]}, rounds=3, fixed={**TINY, "epochs": 4})
+    outcome = _sweep(store, NO_DATA, {"lr": [1e-4, 3e-2]}, rounds=3, fixed={**TINY, "epochs": 4})
     record = store.sweep(outcome.sweep_id)
-    table = sweep.sweep_table(record, sweep.sweep_values(store, record, M_TEST_ACCURACY), M_TEST_ACCURACY)
+    table = sweeps.sweep_table(record, sweeps.sweep_values(store, record, M_TEST_ACCURACY), M_TEST_ACCURACY)
     assert table["mean"].is_monotonic_decreasing and table["best"].tolist() == [True, False]
     assert table.loc[0, "not_worse"] and table.attrs["shared"] == 3  # same seeds and rounds
     assert table.loc[1, "not_worse"]  # 3 rounds: the smallest possible p is 0.25, nothing can be shown worse
-    assert table.attrs["smallest_p"] == 0.25 and "no cell can be shown worse" in sweep.best_note(table)
-    loss = sweep.sweep_table(record, sweep.sweep_values(store, record, M_TEST_LOSS), M_TEST_LOSS)
+    assert table.attrs["smallest_p"] == 0.25 and "no cell can be shown worse" in sweeps.best_note(table)
+    loss = sweeps.sweep_table(record, sweeps.sweep_values(store, record, M_TEST_LOSS), M_TEST_LOSS)
     assert loss["mean"].is_monotonic_increasing  # lower is better
 
 
+@pytest.mark.slow  # the real command line, twice
 def test_killing_the_driver_midway_loses_only_rounds_in_flight(tmp_path, fake_mnist):
     args = ["sweep", "mnist", "--grid", "lr=1e-3,2e-3", "--rounds", "4", "--pairs", "90", "--epochs", "15",
             "--batch-size", "10", "--parallel-rounds", "1", "--quiet", "--store", str(tmp_path / "r.db")]
@@ -120,7 +135,8 @@ def test_killing_the_driver_midway_loses_only_rounds_in_flight(tmp_path, fake_mn
 @pytest.mark.parametrize(("args", "message"), [
     (["sweep", "mnist", "--epochs", "1"], "a sweep needs --grid FIELD=V1,V2,… or a --preset"),
     (["sweep", "mnist", "--grid", "colour=1"], "unknown option 'colour'"),
-    (["sweep", "mnist", "--grid", "lr=1", "--executor", "dask"], "--executor: 'dask' is not one of local, ray"),
+    (["sweep", "mnist", "--grid", "lr=1", "--executor", "dask"],
+     "--executor: 'dask' is not one of inline, process, ray"),
     (["sweep", "mnist", "--preset", "everything"], "unknown sweep preset 'everything'"),
     (["sweep", "mnist", "--grid", "model=baseline", "--aux-loss"], "grid cell model=baseline:"),
     (["sweep", "mnist", "--grid", "lr=1", "--max-retries", "-1"], "--max-retries must be >= 0"),
@@ -134,11 +150,9 @@ def test_bad_sweeps_are_one_line_and_exit_2(tmp_path, fake_mnist, args, message)
 
 
 def test_without_ray_installed_the_ray_executor_says_how_to_install_it(monkeypatch):
-    from suite import ray_executor
-
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray raises on import
     with pytest.raises(SuiteError, match=r"--executor ray needs Ray, an optional extra: pip install -e '\.\[ray\]'"):
-        ray_executor.check_available()
+        check_ray()
 
 
 # --------------------------------------------------------------------------------------- Ray (a local cluster)
@@ -146,6 +160,7 @@ def test_without_ray_installed_the_ray_executor_says_how_to_install_it(monkeypat
 
 @pytest.fixture(scope="module")
 def local_ray(tmp_path_factory):
+    """A local Ray of 2 CPUs for this module's Ray tests (started once: seconds)."""
     ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]')")
     flaky = tmp_path_factory.mktemp("flaky")
     # Workers inherit this environment: they import the test task from the repository, and count its attempts.
@@ -162,16 +177,17 @@ def local_ray(tmp_path_factory):
             os.environ[key] = value
 
 
-def test_ray_gives_the_same_cells_and_rounds_as_the_local_executor(tmp_path, fake_mnist, local_ray):
-    axes = {"lr": [1e-3, 1e-2], "w_sharing": [True, False]}
+@pytest.mark.slow  # a local Ray
+def test_ray_gives_the_same_cells_and_rounds_as_the_local_executor(tmp_path, local_ray):
+    axes = {"lr": [1e-3, 1e-2], "dropout": [0.0, 0.3]}
     local, remote = Store(tmp_path / "local.db"), Store(tmp_path / "ray.db")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each Ray task (1 CPU): oneDNN's sums depend on the number of threads
     try:
-        _sweep(local, fake_mnist, axes, rounds=3)
+        _sweep(local, NO_DATA, axes, rounds=3)
     finally:
         torch.set_num_threads(threads)
-    outcome = _sweep(remote, fake_mnist, axes, rounds=3, executor="ray")
+    outcome = _sweep(remote, NO_DATA, axes, rounds=3, executor=Ray())
     assert outcome.ran == 12
     for a, b in zip(local.sweep(1)["cells"], remote.sweep(outcome.sweep_id)["cells"], strict=True):
         assert a["values"] == b["values"]
@@ -182,15 +198,16 @@ def test_ray_gives_the_same_cells_and_rounds_as_the_local_executor(tmp_path, fak
         assert rb["test_accuracy"].tolist() == ra["test_accuracy"].tolist()
 
 
-def test_a_ray_task_that_fails_is_retried(tmp_path, fake_mnist, local_ray):
+@pytest.mark.slow  # a local Ray
+def test_a_ray_task_that_fails_is_retried(tmp_path, local_ray):
     from tests.suite.flaky_task import TASK as FLAKY
 
-    config = MnistConfig(**TINY)
-    cells = [sweep.Cell({}, config)]
-    spec_hash, spec = sweep.sweep_spec(FLAKY, {}, cells, 2, 0, None)
+    config = ToyConfig(**TINY)
+    cells = [grid.Cell({}, config)]
+    spec_hash, spec = grid.sweep_spec(FLAKY, {}, cells, 2, 0, None)
     store = Store(tmp_path / "r.db")
-    outcome = sweep.run_sweep(FLAKY, cells, spec_hash, spec, store=store, data_dir=fake_mnist, download=False,
-                              device=CPU, executor="ray", parallel_rounds=1, ray_options={"max_retries": 1})
+    plan = RunPlan(store=store, data_dir=NO_DATA, device=CPU, executor=Ray(max_retries=1), parallel_rounds=1)
+    outcome = sweep.run_sweep(FLAKY, cells, spec_hash, spec, plan)
     assert outcome.ran == 2
     assert sorted(p.name for p in local_ray.iterdir()) == ["round-0", "round-1"]
     assert all(p.read_text().count("attempt") == 2 for p in local_ray.iterdir())  # failed once, then succeeded
@@ -198,17 +215,18 @@ def test_a_ray_task_that_fails_is_retried(tmp_path, fake_mnist, local_ray):
     for p in local_ray.iterdir():
         p.unlink()
     with pytest.raises(SuiteError, match=r"rounds \[\d\]: failed after 0 retries: RuntimeError: injected failure"):
-        sweep.run_sweep(FLAKY, cells, spec_hash, spec, store=none_left, data_dir=fake_mnist, download=False,
-                        device=CPU, executor="ray", parallel_rounds=1, ray_options={"max_retries": 0})
+        sweep.run_sweep(FLAKY, cells, spec_hash, spec, dataclasses.replace(plan, store=none_left,
+                                                                            executor=Ray(max_retries=0)))
 
 
+@pytest.mark.slow  # the report draws its figures: seconds
 def test_report_of_a_sweep_ranks_its_cells_and_draws_heatmap_and_marginals(tmp_path, fake_mnist):
     from typer.testing import CliRunner
 
     from suite.cli import app
 
-    store = Store(tmp_path / "r.db")
-    _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2], "w_sharing": [True, False]}, rounds=2)
+    store = Store(tmp_path / "r.db")  # of an installed task, which the command line knows
+    _sweep(store, fake_mnist, {"lr": [1e-3, 1e-2], "w_sharing": [True, False]}, rounds=2, task=MNIST)
     runner = CliRunner(env={"COLUMNS": "200"})
     out = tmp_path / "rep"
     result = runner.invoke(app, ["report", "--sweep", "1", "--store", str(store.path), "--out", str(out),
@@ -224,11 +242,11 @@ def test_report_of_a_sweep_ranks_its_cells_and_draws_heatmap_and_marginals(tmp_p
 
 
 def test_the_mnist_ablation_adds_one_step_per_cell_and_ends_at_the_best_preset():
-    cells = TASK.sweeps.get("mnist-ablation").value.cell_values()
+    cells = MNIST.sweeps.get("mnist-ablation").value.cell_values()
     for before, after in zip(cells, cells[1:], strict=False):
         assert before.items() <= after.items() and len(after) > len(before)
-    fixed = TASK.sweeps.get("mnist-ablation").value.fixed
-    assert fixed | cells[-1] == TASK.presets.get("best").value
+    fixed = MNIST.sweeps.get("mnist-ablation").value.fixed
+    assert fixed | cells[-1] == MNIST.presets.get("best").value
 
 
 def test_the_lfw_ablation_goes_from_report_001_to_the_best_preset_one_step_at_a_time():
@@ -239,5 +257,5 @@ def test_the_lfw_ablation_goes_from_report_001_to_the_best_preset_one_step_at_a_
     assert ablation.fixed | cells[0] == LFW.presets.get("narrow-best").value
     assert ablation.fixed | cells[-1] == LFW.presets.get("best").value
     assert all(before != after for before, after in zip(cells, cells[1:], strict=False))
-    for cell in sweep.make_cells(LFW, ablation.fixed, cells):  # every step is a valid configuration
+    for cell in grid.make_cells(LFW, ablation.fixed, cells):  # every step is a valid configuration
         cell.config.check()

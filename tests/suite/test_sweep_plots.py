@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from suite import plots
-from suite.metrics import declaration
+from suite.core.metrics import declaration
+from suite.report import plots
 from tasks.mnist_pairs.task import TASK
 from tests.suite.test_plots import figure_texts
 

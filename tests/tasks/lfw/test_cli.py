@@ -2,10 +2,11 @@
 
 import pytest
 
-from suite.store import Store
+from suite.results.store import Store
 from tests.cli_helpers import suite
 
 
+@pytest.mark.slow
 def test_data_stats_on_real_lfw_a(tmp_path, lfw_data_dir):
     result = suite("data", "stats", "lfw", cwd=tmp_path, data_dir=lfw_data_dir, env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
@@ -24,6 +25,7 @@ def test_data_stats_on_real_lfw_a(tmp_path, lfw_data_dir):
     (lambda tree: (tree / "lfw-a" / "lfw2" / "Ann_Lee" / "Ann_Lee_0001.jpg").write_bytes(b"\xff\xd8\xff\xe0"),
      "Ann_Lee_0001.jpg"),
 ])
+@pytest.mark.slow
 def test_bad_data_is_one_line_and_exit_2(tmp_path, lfw_a_tree, damage, message):
     damage(lfw_a_tree)
     store = tmp_path / "r.db"
@@ -35,6 +37,7 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path, lfw_a_tree, damage, message):
     assert len(lines) == 1 and lines[0].startswith("suite: error:") and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
     result = suite("run", "lfw", "--size", "40", "--rounds", "1", "--store", str(tmp_path / "r.db"),
                    cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
@@ -42,6 +45,7 @@ def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
     assert Store(tmp_path / "r.db").experiments().empty  # the model is built before the experiment is recorded
 
 
+@pytest.mark.slow
 def test_report_draws_face_pair_galleries_and_images_per_person(tmp_path, lfw_a_tree):
     env = {"SUITE_CACHE_DIR": str(tmp_path / "cache")}
     for model in ("small", "koch"):

@@ -7,7 +7,7 @@ import torch
 from torchvision.datasets import LFWPairs
 from torchvision.io import write_jpeg
 
-from suite.errors import SuiteError
+from suite.core.errors import SuiteError
 from tasks.lfw.data import (
     Pair,
     check_images,

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torchvision.io import write_jpeg
 
-from suite.errors import SuiteError
-from suite.runner import run_experiment
-from suite.seeding import RoundSeeds
-from suite.store import Store
+from suite.core.errors import SuiteError
+from suite.core.seeding import RoundSeeds
+from suite.execution.runner import RunPlan, run_experiment
+from suite.results.store import Store
 from tasks.lfw import lbp
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.models import INITIAL_SCALE, metric
@@ -153,8 +153,8 @@ def test_transform_picks_views():
 def test_lbp_run_end_to_end_on_a_synthetic_tree(tmp_path, textured_tree):
     config = LfwConfig(**LBP, crop="face", lbp_cell=25, pca_dims=4, val_fraction=0.0, epochs=3, flip=True,
                        tta="flip")
-    outcome = run_experiment(TASK, config, rounds=2, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
-                             data_dir=textured_tree)
+    outcome = run_experiment(TASK, config, RunPlan(rounds=2, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
+                                                   data_dir=textured_tree))
     assert len(outcome.rounds) == 2 and outcome.rounds["test_accuracy"].between(0, 1).all()
 
 
@@ -177,11 +177,12 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
     assert str(tmp_path / "cache") in said.replace(" ", "")  # the test's own cache, not the user's
 
 
+@pytest.mark.slow
 def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):
     """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: README)."""
     config = LfwConfig(**TASK.presets.get("best").value)
-    outcome = run_experiment(TASK, config, rounds=1, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
-                             data_dir=lfw_data_dir)
+    outcome = run_experiment(TASK, config, RunPlan(rounds=1, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
+                                                   data_dir=lfw_data_dir))
     accuracy = outcome.rounds["test_accuracy"].iloc[0]
     assert accuracy >= 0.80, accuracy  # the reports' CNNs: 0.67–0.71
     assert not math.isnan(outcome.rounds["test_tuned_accuracy"].iloc[0])

@@ -3,9 +3,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.errors import SuiteError
+from suite.core.errors import SuiteError
 from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import MODELS, PatchConv2d, conv_block, dropout_rates, patch_conv2d
+from tasks.lfw.models import PatchConv2d, conv_block, dropout_rates, patch_conv2d
+from tasks.lfw.task import MODELS
 
 
 def build(**values) -> nn.Module:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy import stats
 
-from suite.runner import run_experiment
-from suite.seeding import RoundSeeds
-from suite.store import Store
+from suite.core.seeding import RoundSeeds
+from suite.execution.runner import RunPlan, run_experiment
+from suite.results.store import Store
 from tasks.lfw import data, verification
 from tasks.lfw.augment import augment_images
 from tasks.lfw.config import LfwConfig
@@ -25,7 +25,7 @@ def test_view1_run_stores_curves_scores_and_setting(tmp_path, lfw_a_tree):
     store = Store(tmp_path / "r.db")
     config = LfwConfig(model="small", size=72, epochs=2, batch_size=2, val_fraction=0.0, optimizer="adam",
                        lr=1e-3, flip=True, affine=0.1, brightness=0.1)
-    outcome = run_experiment(TASK, config, rounds=2, seed=0, device=CPU, store=store, data_dir=lfw_a_tree)
+    outcome = run_experiment(TASK, config, RunPlan(rounds=2, seed=0, device=CPU, store=store, data_dir=lfw_a_tree))
     rounds = outcome.rounds
     assert len(rounds) == 2
     assert {"test_accuracy", "test_auc", "test_eer", "test_tuned_accuracy", "threshold"} <= set(rounds.columns)
@@ -105,13 +105,13 @@ def test_verification_metrics():
 
 @pytest.mark.parametrize("batch_norm", ["none", "after-pool"])
 def test_stacked_rounds_match_sequential_ones_with_batch_norm(lfw_a_tree, batch_norm):
-    from suite.runner import train_group, train_round
+    from suite.training.rounds import train_rounds
     config = LfwConfig(model="small", size=72, epochs=2, batch_size=2, val_fraction=0.0, batch_norm=batch_norm,
                        dropout=0.0)
     prepared = TASK.prepare(config, lfw_a_tree, False)
     seeds = [RoundSeeds(0, r) for r in range(2)]
-    together = train_group(TASK, config, prepared, seeds, CPU)
+    together = train_rounds(TASK, config, prepared, seeds, CPU)
     for s, stacked in zip(seeds, together, strict=True):
-        alone = train_round(TASK, config, prepared, s, CPU)
+        alone = train_rounds(TASK, config, prepared, [s], CPU)[0]
         assert stacked.metrics["test_loss"] == pytest.approx(alone.metrics["test_loss"], abs=5e-3)
         assert torch.allclose(stacked.scores["test"], alone.scores["test"], atol=5e-3)

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from suite.errors import SuiteError
-from suite.runner import run_experiment
-from suite.seeding import RoundSeeds
-from suite.store import Store
+from suite.core.errors import SuiteError
+from suite.core.seeding import RoundSeeds
+from suite.execution.runner import RunPlan, run_experiment
+from suite.results.store import Store
 from tasks.lfw import unrestricted
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.task import TASK
@@ -60,12 +60,12 @@ def test_the_setting_is_recorded_with_the_result(tmp_path, lfw_a_tree):
     store = Store(tmp_path / "r.db")
     config = LfwConfig(training="unrestricted", train_pairs=8, model="small", size=72, epochs=1, batch_size=4,
                        val_fraction=0.0)
-    outcome = run_experiment(TASK, config, rounds=1, seed=0, device=CPU, store=store, data_dir=lfw_a_tree)
+    outcome = run_experiment(TASK, config, RunPlan(rounds=1, seed=0, device=CPU, store=store, data_dir=lfw_a_tree))
     setting = store.experiment(outcome.experiment_id)["setting"]
     assert setting["LFW setting"].startswith("unrestricted, label-free outside data")
     assert "8 per round" in setting["training pairs"]
     restricted = run_experiment(TASK, LfwConfig(model="small", size=72, epochs=1, batch_size=4, val_fraction=0.0),
-                                rounds=1, seed=0, device=CPU, store=store, data_dir=lfw_a_tree)
+                                RunPlan(rounds=1, seed=0, device=CPU, store=store, data_dir=lfw_a_tree))
     assert restricted.experiment_id != outcome.experiment_id  # never pooled with restricted rounds
     assert store.experiment(restricted.experiment_id)["setting"]["LFW setting"].startswith("image-restricted")
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from suite.errors import SuiteError
-from suite.seeding import RoundSeeds
+from suite.core.errors import SuiteError
+from suite.core.seeding import RoundSeeds
 from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir, rotate_digits, shift_digits
 from tasks.mnist_pairs.task import TASK, MnistConfig
 

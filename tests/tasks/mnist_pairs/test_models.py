@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
-from suite.errors import SuiteError
+from suite.core.errors import SuiteError
 from tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits, translations
 from tasks.mnist_pairs.task import TASK, MnistConfig
 

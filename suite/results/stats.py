@@ -3,7 +3,7 @@ measured once for a group of stacked rounds (time, memory); and the per-metric s
 
 import pandas as pd
 
-from suite.metrics import Metric, declaration
+from suite.core.metrics import Metric, declaration
 
 # Columns of a rounds table that describe the round rather than measure it.
 _BOOKKEEPING = {"id", "experiment_id", "round_index", "seed", "status", "device", "finished", "measurement_id",

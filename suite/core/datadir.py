@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from suite.errors import SuiteError
+from suite.core.errors import SuiteError
 
 ENV_VAR = "SUITE_DATA_DIR"
 

@@ -1,13 +1,18 @@
 """Numbers as people read them (as each metric's declaration says; p-values to 3 decimals) and tables as text
 formats."""
 
+from __future__ import annotations
+
 import json
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
 
-from suite.metrics import Metric
+from suite.core.metrics import Metric
+
+if TYPE_CHECKING:  # pandas is imported where frames are built, so the command line can read FORMATS cheaply
+    import pandas as pd
 
 FORMATS = ("table", "markdown", "csv", "latex", "json")
 
@@ -44,7 +49,7 @@ def _number(value: float, digits: str) -> str:
 
 
 def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = False) -> pd.DataFrame:
-    """The comparison table (suite.compare.comparison_table) as strings, one column per quantity people read;
+    """The comparison table (suite.results.compare.comparison_table) as strings, one column per quantity people read;
     with `commands`, last the command that reproduces each row."""
     rows = []
     first = "start" if table.attrs.get("versus") == "previous" else "reference"
@@ -72,11 +77,13 @@ def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = Fal
             "d_z": _number(row["d_z"], "+.2f") if compared else "–",
             "P(better)": _number(row["p_improvement"], ".2f") if compared else "–",
         } | ({"command": f"`{row['command']}`" if row.get("command") else "–"} if commands else {}))
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
 def sweep_display(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
-    """A sweep's cells (suite.sweep.sweep_table), best first, as strings."""
+    """A sweep's cells (suite.results.sweeps.sweep_table), best first, as strings."""
     rows = []
     for rank, row in enumerate(table.to_dict("records"), start=1):
         rows.append({"rank": str(rank), "id": str(row["experiment"]), "cell": row["label"], "n": str(row["n"]),
@@ -85,6 +92,8 @@ def sweep_display(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
                      "Δ vs best": "best" if row["best"] else fmt_difference(metric, row["difference"]),
                      "p (worse, max-T)": "" if row["best"] else fmt_p(row["p_worse"]),
                      "≈ best": "yes" if row["not_worse"] else ("" if row["decided"] else "–")})
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

@@ -7,17 +7,20 @@ group is written in one transaction with its rounds' curves and scores. WAL mode
 reports) read while a run writes.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from suite.core.errors import SuiteError
+from suite.core.records import RoundResult
 
-from suite.engine import RoundResult
-from suite.errors import SuiteError
+if TYPE_CHECKING:  # pandas is imported by the methods that read tables: the command line starts without it
+    import pandas as pd
 
 DEFAULT_PATH = Path("results") / "suite.db"
 SCHEMA_VERSION = 5
@@ -165,7 +168,7 @@ class Store:
             self.db.execute(f"ALTER TABLE rounds DROP COLUMN {column}")
         self.db.execute("ALTER TABLE epochs DROP COLUMN seconds")
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
     def close(self) -> None:
@@ -199,6 +202,8 @@ class Store:
 
     def experiments(self) -> pd.DataFrame:
         """One row per experiment with its number of finished rounds."""
+        import pandas as pd
+
         return pd.read_sql_query(
             "SELECT e.id, e.task, e.config_hash, e.config, e.created, e.device, COUNT(r.id) AS rounds"
             " FROM experiments e LEFT JOIN rounds r ON r.experiment_id = e.id AND r.status = 'finished'"
@@ -264,6 +269,8 @@ class Store:
         """Finished rounds as a table: one row each, its metrics spread into columns, with the measurement of the
         training run it was part of (round_seconds, seconds_per_epoch, peak_memory_mb: a stacked group's, the same
         for each of its rounds; measurement_id and group_size say which rounds share it)."""
+        import pandas as pd
+
         query = ("SELECT r.*, m.seconds AS round_seconds, m.seconds_per_epoch, m.peak_memory_bytes / 1048576.0"
                  " AS peak_memory_mb, json_array_length(m.round_indices) AS group_size FROM rounds r"
                  " JOIN measurements m ON m.id = r.measurement_id WHERE r.experiment_id = ? AND r.status = 'finished'")
@@ -279,11 +286,15 @@ class Store:
 
     def scores(self, round_id: int, split: str = "test") -> pd.DataFrame:
         """The stored per-example scores of one round's split and their targets, indexed by example."""
+        import pandas as pd
+
         frame = pd.read_sql_query("SELECT example, score, target FROM scores WHERE round_id = ? AND split = ?"
                                   " ORDER BY example", self.db, params=(round_id, split))
         return frame.set_index("example")
 
     def curves(self, round_id: int) -> pd.DataFrame:
+        import pandas as pd
+
         frame = pd.read_sql_query("SELECT epoch, metrics FROM epochs WHERE round_id = ?"
                                   " ORDER BY epoch", self.db, params=[round_id])
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
@@ -319,6 +330,8 @@ class Store:
 
     def sweeps(self) -> pd.DataFrame:
         """One row per sweep: id, task, created, its number of cells."""
+        import pandas as pd
+
         return pd.read_sql_query(
             "SELECT s.id, s.task, s.created, COUNT(c.position) AS cells FROM sweeps s"
             " LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id", self.db)

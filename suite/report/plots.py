@@ -7,7 +7,7 @@ work headless and nothing stays registered once a function returns. SVG text is 
 
 Experiments keep the order in which they first appear (or the caller's ``order``); the i-th experiment of that
 order gets colour i of the "tab10" cycle, so colours agree across figures. A metric comes with its declaration
-(suite.metrics.Metric), which says its unit and scale: fractions stored, percentages drawn.
+(suite.core.metrics.Metric), which says its unit and scale: fractions stored, percentages drawn.
 """
 
 import numbers
@@ -24,8 +24,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from scipy import stats
 
-from suite.metrics import Metric
-from suite.roc import roc_rates
+from suite.core.metrics import Metric
+from suite.results.roc import roc_rates
 
 # Applied around the creation and saving of every figure (not globally): text stays text in SVG, reproducible ids.
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "suite", "axes.spines.top": False, "axes.spines.right": False}

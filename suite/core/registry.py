@@ -4,29 +4,61 @@ Tasks live outside the framework and announce themselves through the `suite.task
 (see pyproject.toml), so suite/ never imports tasks/.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from suite.core.errors import SuiteError
 
-from suite.errors import SuiteError
+if TYPE_CHECKING:  # torch is imported by the methods that compute, so reading a task's declarations needs none
+    import torch
+    from torch import nn
 
-Split = dict[str, torch.Tensor]  # one data split: "x" is the model input, other keys are task-specific
+Split = dict[str, "torch.Tensor"]  # one data split: "x" is the model input, other keys are task-specific
+
+
+@dataclasses.dataclass(frozen=True)
+class Lazy:
+    """A registry value named by where it is defined, "package.module:attribute", and imported on first use.
+
+    A task registers its model builders this way, so that their names and help (config choices, `suite list`) are
+    known without importing the modules that define them, and torch with them.
+    """
+
+    target: str
+
+    def __post_init__(self) -> None:
+        module, sep, attribute = self.target.partition(":")
+        if not (module and sep and attribute):
+            raise ValueError(f"Lazy({self.target!r}): expected 'package.module:attribute'")
+
+    def resolve(self) -> Any:
+        module, _, attribute = self.target.partition(":")
+        value = importlib.import_module(module)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+        return value
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
     name: str
     help: str
-    value: Any
+    registered: Any  # the value, or a Lazy reference to it
+
+    @property
+    def value(self) -> Any:
+        """The registered value; a Lazy one is imported here (Python caches the module)."""
+        return self.registered.resolve() if isinstance(self.registered, Lazy) else self.registered
 
 
 class NamedRegistry(Mapping[str, Entry]):
-    """Name → (help, value); `register` doubles as a decorator for builders."""
+    """Name → (help, value); `register` doubles as a decorator for builders, and takes a Lazy value."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -72,10 +104,10 @@ class Task:
     config_cls: type
     models: NamedRegistry
     presets: NamedRegistry  # value: dict of config overrides
-    sweeps: NamedRegistry = NamedRegistry("sweep preset")  # value: suite.sweep.SweepPreset; tasks set their own
+    sweeps: NamedRegistry = NamedRegistry("sweep preset")  # value: suite.SweepPreset; tasks set their own
     primary_metric: str  # the stored metric that results, show, compare and sweeps use unless told otherwise
     # Each metric `metrics`/`final_metrics` return, by name without the split prefix: its direction, unit and
-    # display (suite.metrics.Metric). The engine declares its own (loss, epochs, time, memory).
+    # display (suite.core.metrics.Metric). The engine declares its own (loss, epochs, time, memory).
     metric_declarations: tuple = ()
     eval_batch_size: int = 1024  # examples per forward pass when evaluating: bounds activation memory
     data_fields: tuple[str, ...] = ()  # config fields that `suite data prepare|stats <task>` accepts
@@ -126,9 +158,11 @@ class Task:
         raise NotImplementedError
 
     def stacked_loss(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
-        """Each round's loss at once, for stacked rounds (suite.parallel): outputs and batch have the rounds first,
+        """Each round's loss at once, for stacked rounds: outputs and batch have the rounds first,
         and the result holds one loss per round, what `loss` gives for that round's slice. By default `loss`
         mapped over the rounds with vmap; a task may compute the same reductions directly, which costs less."""
+        import torch
+
         return torch.func.vmap(lambda o, b: self.loss(config, o, b))(outputs, batch)
 
     def metrics(self, config: Any, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:

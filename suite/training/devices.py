@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from suite.errors import SuiteError
+from suite.core.config import PRECISIONS
+from suite.core.errors import SuiteError
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -79,7 +80,6 @@ def _rss_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +104,8 @@ class Acceleration:
 
 def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX-BF16), from /proc/cpuinfo's flags or the
-    given text of it. There bf16 autocast trained the LFW `small` net 1.8× and the stacked MNIST Siamese net 1.15×
-    faster per step; without them oneDNN emulates it, slower than float32. Not Linux: False."""
+    given text of it. Only there is bf16 autocast faster than float32; without them oneDNN emulates it, more slowly
+    (docs/benchmarks.md). Not Linux: False."""
     if cpuinfo is None:
         try:
             cpuinfo = _CPUINFO.read_text()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from suite.metrics import Metric
+from suite.core.metrics import Metric
 
 CONFIDENCE = 0.95
 

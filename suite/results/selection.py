@@ -4,13 +4,13 @@ from typing import Any
 
 import pandas as pd
 
-from suite import registry
-from suite.compare import Sample
-from suite.config import command_line, non_defaults, ordered_fields, parse_field
-from suite.errors import SuiteError
-from suite.metrics import Metric, declaration
-from suite.stats import measured_rounds, metric_columns, metric_values
-from suite.store import Store
+from suite.core import registry
+from suite.core.config import command_line, non_defaults, ordered_fields, parse_field
+from suite.core.errors import SuiteError
+from suite.core.metrics import Metric, declaration
+from suite.results.compare import Sample
+from suite.results.stats import measured_rounds, metric_columns, metric_values
+from suite.results.store import Store
 
 
 def parse_where(task: registry.Task, items: list[str]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ activation per layer) — for the small MNIST nets that copying, not arithmetic,
 images travel together as one channels-last batch of K·C channels ("grouped" form, B×K·C×H×W), every convolution
 is one grouped convolution with groups=K, and only where a layer chain flattens do they turn into the "rounds"
 form (K×B×F) that batched matmuls read. A model opts in with a `forward_stacked(params, x)` method built from these
-pieces (suite.parallel uses it instead of vmap); `params` are the stacked parameters by name, as
+pieces (suite.training.steppers uses it instead of vmap); `params` are the stacked parameters by name, as
 torch.func.stack_module_state gives them, so gradients reach each round's slice.
 """
 
@@ -27,7 +27,8 @@ def grouped(x: torch.Tensor) -> torch.Tensor:
 class _Rounds(torch.autograd.Function):
     """B×K·C×H×W → K×B×C·H·W, whose gradient goes back channels-last like its input: autograd's own reshape
     backward hands the layer before (average pooling, on the MNIST net) a contiguous gradient, and
-    avg_pool2d_backward's kernel for a channels-last input with a contiguous gradient is 5× slower on a CPU."""
+    avg_pool2d_backward's kernel for a channels-last input with a contiguous gradient is much slower on a CPU
+    (docs/benchmarks.md)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -63,10 +64,9 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, con
 
 class _DataConv(torch.autograd.Function):
     """The grouped convolution of the data (an input that needs no gradient), its weight gradient computed as one
-    batched matrix product of each round's input patches with its output gradient. On a CPU oneDNN's grouped
-    backward for the ten stacked MNIST nets' first convolution (one channel a round, 3×3, 32 filters; 41 MFLOP)
-    took 1.55–1.65 ms, this 1.1–1.3 ms (bf16, medians of 300 calls); a one-channel 14×14 input's patches are small
-    to copy. Zero padding, no dilation."""
+    batched matrix product of each round's input patches with its output gradient: on a CPU faster than oneDNN's
+    grouped backward for few input channels, whose patches are small to copy (docs/benchmarks.md). Zero padding,
+    no dilation."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding):
@@ -83,7 +83,7 @@ class _DataConv(torch.autograd.Function):
         b = x.shape[0]
         if any(padding):
             x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
-        # each round's patches, K × C·kh·kw × B·OH·OW: one copy out of a strided view (F.unfold: 3× slower here)
+        # each round's patches, K × C·kh·kw × B·OH·OW: one copy out of a strided view (cheaper than F.unfold)
         windows = x.to(grad.dtype).unflatten(1, (k, c)).unfold(3, kh, stride[0]).unfold(4, kw, stride[1])
         pixels = windows.shape[3] * windows.shape[4]
         patches = windows.permute(1, 2, 5, 6, 0, 3, 4).reshape(k, c * kh * kw, b * pixels)
@@ -102,8 +102,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """F.dropout's result, its mask drawn as 16-bit integers, four from each 64-bit draw of torch.randint: on a CPU,
-    torch's generator fills one number at a time, and this takes a quarter of torch.rand's draws (mask for the
-    MNIST net's conv features: 0.13 ms instead of 0.5 ms; bernoulli_ is slower still). An input is dropped with
+    torch's generator fills one number at a time, and this takes a quarter of torch.rand's draws
+    (docs/benchmarks.md). An input is dropped with
     probability q = round(65536·p)/65536 (within 8·10⁻⁶ of p) and the kept ones scaled by 1/(1 − q), so the
     expectation is exactly x's."""
     if not training or p == 0:
@@ -116,7 +116,8 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * (lanes >= dropped - 32768) / (1 - dropped / 65536)
 
 
-# tanh on a CPU: torch.tanh (SLEEF's 1-ulp kernel) is 3–6× slower there than torch.sigmoid, so a tanh is computed as
+# tanh on a CPU: torch.tanh (SLEEF's 1-ulp kernel) is several times slower there than torch.sigmoid, so a tanh is
+# computed as
 # tanh(z) = 2σ(2z) − 1, with both affine steps folded into the layers around it instead of costing passes over the
 # activation (the MNIST net's first tanh reads the step's largest tensor): the 2z by doubling the weights and bias of
 # the layer before, the 2s − 1 by carrying it as "owed" through layers it commutes with (flatten, unpadded
@@ -188,6 +189,6 @@ def sequential(chain: nn.Sequential, params: dict[str, torch.Tensor], prefix: st
         elif isinstance(layer, (nn.Tanh, *ELEMENTWISE)):
             x = layer(x)
         else:
-            raise TypeError(f"suite.grouped: cannot stack {type(layer).__name__} on a {x.dim()}-d input")
+            raise TypeError(f"suite.training.grouped: cannot stack {type(layer).__name__} on a {x.dim()}-d input")
         doubled = False
     return _settle(x, owed)

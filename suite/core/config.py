@@ -11,7 +11,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from suite.errors import SuiteError
+from suite.core.errors import SuiteError
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
@@ -75,6 +75,10 @@ def check_fields(config: Any) -> None:
             raise SuiteError(f"{f.name}: must be {relation} {low}, got {value}")
         if high is not None and value > high:
             raise SuiteError(f"{f.name}: must be <= {high}, got {value}")
+
+
+# `--precision`: how a run computes, not part of an experiment's config (each round records it with its device)
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclasses.dataclass(frozen=True)

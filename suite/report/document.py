@@ -17,17 +17,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from suite import plots, registry
-from suite.compare import Sample, comparison_table
-from suite.config import build_config
-from suite.errors import SuiteError
-from suite.formatting import comparison_display, markdown_table, sweep_display
-from suite.metrics import Metric, base_name, declaration
-from suite.seeding import RoundSeeds
-from suite.selection import differing_config, labels, samples
-from suite.stats import metric_values
-from suite.store import Store
-from suite.sweep import best_note, describe_axes, sweep_table, sweep_values
+from suite.core import registry
+from suite.core.config import build_config
+from suite.core.errors import SuiteError
+from suite.core.grid import describe_axes
+from suite.core.metrics import Metric, base_name, declaration
+from suite.core.seeding import RoundSeeds
+from suite.report import plots
+from suite.report.formatting import comparison_display, markdown_table, sweep_display
+from suite.results.compare import Sample, comparison_table
+from suite.results.selection import differing_config, labels, samples
+from suite.results.stats import metric_values
+from suite.results.store import Store
+from suite.results.sweeps import best_note, sweep_table, sweep_values
 
 GALLERY_PER_KIND = 4
 

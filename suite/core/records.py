@@ -1,0 +1,22 @@
+"""What training hands back for one round: plain data that the store persists and statistics read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclasses.dataclass
+class RoundResult:
+    metrics: dict[str, float]  # test_*, train_*, val_* of the final (or restored best) model; epochs, best_epoch
+    curves: list[dict[str, float]]  # one dict per epoch: lr, train_*, val_* ...
+    # The measurement of the training run that produced the round: for stacked rounds the whole group's, shared.
+    epoch_seconds: list[float]
+    seconds: float
+    peak_memory_bytes: int
+    device: str
+    scores: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → one score per example
+    targets: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → the scored labels
