@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUITE_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export SUITE_DATA_DIR
 
-.PHONY: run test test-fast lint bench ci-report clean
+.PHONY: run test test-fast lint bench ci-report ci-gate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,26 @@ ci-report: $(STAMP)
 	$(CI_RUN) --w-sharing --aux-loss
 	$(BIN)/suite report --task mnist --store $(CI_STORE) --out reports/ci \
 		--title "MNIST digit pairs: baseline and the four Siamese settings (CI, 3 rounds × 10 epochs)"
+
+# The CI gate: the same CI experiments trained by the code of BASE_REV (a git worktree in .ci-base/, run with this
+# checkout's environment) into reports/ci/base.db, then this code's store compared with it round by round: exit 1
+# when an experiment is significantly worse (Holm-adjusted paired p < 0.05). Run after ci-report.
+BASE_REV ?= HEAD~1
+BASE_DIR := .ci-base
+BASE_STORE := $(abspath reports/ci/base.db)
+BASE_RUN := cd $(BASE_DIR) && PYTHONPATH=$(abspath $(BASE_DIR)) $(abspath $(BIN))/python -m suite run mnist --rounds 3 \
+	--epochs 10 --quiet --store $(BASE_STORE)
+ci-gate: $(STAMP)
+	rm -rf $(BASE_DIR) $(BASE_STORE) && git worktree prune
+	git worktree add --detach --force $(BASE_DIR) $(BASE_REV)
+	$(BASE_RUN) --model baseline
+	$(BASE_RUN) --no-w-sharing --no-aux-loss
+	$(BASE_RUN) --w-sharing --no-aux-loss
+	$(BASE_RUN) --no-w-sharing --aux-loss
+	$(BASE_RUN) --w-sharing --aux-loss
+	git worktree remove --force $(BASE_DIR)
+	$(BIN)/suite compare --task mnist --store $(CI_STORE) --against $(BASE_STORE) --fail-if-worse \
+		--format markdown > reports/ci/verdict.md; status=$$?; cat reports/ci/verdict.md; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -33,6 +33,7 @@ from suite.core.config import (
 )
 from suite.core.datadir import resolve_data_dir
 from suite.core.errors import SuiteError
+from suite.core.identity import UNKNOWN
 from suite.core.metrics import declaration
 from suite.report.formatting import FORMATS
 from suite.results.store import DEFAULT_PATH, Store
@@ -133,6 +134,9 @@ RUN_OPTIONS = {
     "store": (Path, typer.Option(DEFAULT_PATH, "--store", help=STORE_HELP)),
     "fresh": (bool, typer.Option(False, "--fresh", help="Discard this experiment's stored rounds (same seed) "
                                  "and run them again, instead of resuming.")),
+    "reuse_any_code": (bool, typer.Option(False, "--reuse-any-code", help="Reuse stored rounds whatever code "
+                                          "version trained them (by default only rounds of this code are reused; "
+                                          "the others are trained again and replaced).")),
     "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
 }
@@ -161,6 +165,8 @@ def summary_json(experiment: dict[str, Any], rounds, task: registry.Task | None)
             "config_hash": experiment["config_hash"], "setting": experiment.get("setting", {}),
             "rounds": int(len(rounds)),
             "seeds": sorted({int(s) for s in rounds["seed"]}),
+            "code_versions": [{"digest": digest, "commit": commit, "rounds": int(n)} for (digest, commit), n
+                              in rounds.groupby(["code_digest", "code_commit"]).size().items()],
             "metrics": {m: {k: (None if row[k] != row[k] else float(row[k])) for k in ("n", "mean", "std", "min",
                                                                                      "max", "rounds")}
                         | {"unit": row["metric"].unit, "higher_is_better": row["metric"].higher_is_better,
@@ -233,7 +239,7 @@ def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool 
     data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
     return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
                    device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,
-                   download=opts["download"], fresh=fresh, reporter=reporter)
+                   download=opts["download"], fresh=fresh, reuse_any_code=opts["reuse_any_code"], reporter=reporter)
 
 
 def _run(task: registry.Task, options: dict[str, Any]) -> None:
@@ -273,7 +279,8 @@ SWEEP_OPTIONS = {
 }
 SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "executor",
                                                   "ray_address", "max_retries", "cpus_per_task", "gpus_per_task",
-                                                  "device", "precision", "data_dir", "download", "store", "quiet")}
+                                                  "device", "precision", "data_dir", "download", "store",
+                                                  "reuse_any_code", "quiet")}
 SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A named grid (see `suite list`); "
                                                     "--grid and fixed options given explicitly add to it."))}
 
@@ -488,12 +495,22 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     per_round = Table(title="rounds", title_justify="left")
     for column in ("round", "seed", primary.label, "test loss", "training time (s)", "device"):
         per_round.add_column(column)
+    versions = Table(title="code versions of the rounds", title_justify="left")
+    for column in ("digest", "commit", "rounds", "stored"):
+        versions.add_column(column)
+    for version in db.code_versions(experiment_id):
+        unknown = version["code_digest"] == UNKNOWN
+        versions.add_row(version["code_digest"] + (" (stored before code versions were recorded)" if unknown
+                                                   else ""), version["code_commit"] or "–", str(version["rounds"]),
+                         version["first"] if version["first"] == version["last"]
+                         else f"{version['first']} – {version['last']}")
     for row in rounds.to_dict("records"):
         shared = f" (the group of {row['group_size']})" if row["group_size"] > 1 else ""
         per_round.add_row(str(row["round_index"]), str(row["seed"]), primary.show(row.get(primary.name, math.nan)),
                           declaration(task, "test_loss").show(row.get("test_loss", math.nan)),
                           seconds.show(row["round_seconds"]) + shared, row["device"])
     out().print(per_round)
+    out().print(versions)
     out().print(summary_table("summary", rounds, task))
 
 
@@ -506,6 +523,12 @@ BaselineOption = Annotated[int | None, typer.Option("--baseline", help="Referenc
                                                     show_default="the first selected")]
 MetricOption = Annotated[str | None, typer.Option("--metric", help="Metric to compare.",
                                                   show_default="the task's primary metric")]
+AgainstOption = Annotated[Path | None, typer.Option(
+    "--against", help="Baseline results store: compare each experiment of --store (the candidate) with the experiment "
+    "of the same task and configuration there, paired on seed and round index; Holm across the matched experiments.",
+    show_default=False)]
+AlphaOption = Annotated[float | None, typer.Option(
+    "--alpha", help="With --against: significance level of the Holm-adjusted paired p-values.", show_default="0.05")]
 
 
 def _selection(store: Path, ids, task: str | None, where, baseline: int | None, metric: str | None):
@@ -529,8 +552,17 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
                         "one before it in the order of the ids given (previous: an ablation, one ingredient added "
                         "per row).")] = "reference",
                     format_name: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
-                    = "table", store: StoreOption = DEFAULT_PATH) -> None:
-    """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p."""
+                    = "table", store: StoreOption = DEFAULT_PATH, against: AgainstOption = None,
+                    fail_if_worse: Annotated[bool, typer.Option(
+                        "--fail-if-worse", help="With --against: exit 1, naming each experiment on stderr, when one "
+                        "is significantly worse than its baseline (Holm-adjusted paired p < --alpha) by more than "
+                        "--margin, in the direction the metric declares.")] = False,
+                    margin: Annotated[float | None, typer.Option(
+                        "--margin", help="With --fail-if-worse: how much worse counts, in the metric's display unit "
+                        "(percentage points for accuracies).", show_default="0")] = None,
+                    alpha: AlphaOption = None) -> None:
+    """Compare stored experiments with a reference: CIs, paired or unpaired tests, effect sizes, Holm-adjusted p.
+    With --against: each experiment with its counterpart in a baseline store (and --fail-if-worse: a CI gate)."""
     from suite.report.formatting import render
     from suite.results.compare import VERSUS, comparison_table
     from suite.results.selection import samples
@@ -539,6 +571,56 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
         raise SuiteError(f"--format: {format_name!r} is not one of: {', '.join(FORMATS)}")
     if versus not in VERSUS:
         raise SuiteError(f"--versus: {versus!r} is not one of: {', '.join(VERSUS)}")
+    if against is None:
+        for given, name in ((fail_if_worse, "--fail-if-worse"), (margin is not None, "--margin"),
+                            (alpha is not None, "--alpha")):
+            if given:
+                raise SuiteError(f"{name}: only with --against BASELINE_STORE (the store to compare --store with)")
+    else:
+        from suite.report import formatting
+        from suite.results import against as vs
+
+        if baseline is not None:
+            raise SuiteError("--against compares each experiment with its own baseline: leave out --baseline")
+        if versus != "reference":
+            raise SuiteError("--against compares each experiment with its own baseline: leave out --versus")
+        if margin is not None and not fail_if_worse:
+            raise SuiteError("--margin: only with --fail-if-worse")
+        alpha = vs.check_alpha(vs.ALPHA if alpha is None else alpha)
+        margin = vs.check_margin(0.0 if margin is None else margin)
+        candidate = vs.open_store(store, "--store")
+        result = vs.against_baseline(candidate, vs.open_store(against), vs.candidates(candidate, ids or [], task,
+                                                                                     where or []),
+                                     metric, alpha, where or [])
+        worse = vs.regressions(result.table, margin) if fail_if_worse else None
+        if worse is not None and not result.table["tested"].any():
+            raise SuiteError("--fail-if-worse: no matched experiment shares 2 or more rounds (seed, round index) with "
+                             "its baseline, so nothing could be tested")
+        title = (f"{result.candidate_path} against baseline {result.baseline_path}: "
+                 f"{', '.join(dict.fromkeys(result.table['metric']))}, candidate − baseline")
+        rendered = formatting.render_against(result, format_name, title, worse)
+        notes = formatting.unmatched_lines(result) + [
+            "Matched by task and configuration; Δ = candidate − baseline on the rounds both ran (same seed and round "
+            "index), with its paired t interval; p-values paired t / Wilcoxon, Holm-adjusted across the "
+            f"{len(result.table)} matched experiments; significant: Holm-adjusted paired t p < {alpha:g}; could "
+            f"detect: the smallest true difference a paired t-test at {alpha:g} finds with 80 % power from these "
+            "rounds. docs/statistics.md."]
+        if worse is not None:
+            notes.append(formatting.gate_line(result.table, worse, margin, alpha))
+        if format_name == "table":
+            out().print(rendered)
+            for line in notes:
+                out().print(line, soft_wrap=True)
+        elif format_name == "markdown":
+            print("\n\n".join([rendered, *notes]))
+        else:
+            print(rendered)
+        if worse is not None:
+            for row in worse.to_dict("records"):
+                print(f"suite: {formatting.regression_line(row, margin, alpha)}", file=sys.stderr)
+            if len(worse):
+                raise typer.Exit(1)
+        return
     if versus == "previous" and baseline is not None:
         raise SuiteError("--versus previous compares each row with the one before it: leave out --baseline")
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
@@ -550,8 +632,8 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
     rendered = render(table, metric, format_name, title)
     if format_name == "table":
         out().print(rendered)
-        against = "the row above" if versus == "previous" else "reference"
-        out().print(f"Δ = experiment − {against}; tests paired on the rounds both ran (same seed and round index), "
+        other = "the row above" if versus == "previous" else "reference"
+        out().print(f"Δ = experiment − {other}; tests paired on the rounds both ran (same seed and round index), "
                     "unpaired when they share fewer than two; p-values t-test / rank test, Holm-adjusted across the "
                     "table; g: Hedges' g (pooled std), d_z: mean paired difference over its std; P(better): "
                     "probability of improvement. Intervals and tests: docs/statistics.md.")
@@ -575,8 +657,10 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
                    sweep_id: Annotated[int | None, typer.Option("--sweep", help="Report this sweep (see `suite "
                                                                        "results`): its cells, best first, with a "
                                                                        "heatmap and marginal plots.")] = None,
-                   store: StoreOption = DEFAULT_PATH) -> None:
-    """Write a report folder: report.md and a self-contained report.html with tables and figures."""
+                   store: StoreOption = DEFAULT_PATH, against: AgainstOption = None, alpha: AlphaOption = None
+                   ) -> None:
+    """Write a report folder: report.md and a self-contained report.html with tables and figures. With --against,
+    it opens with one verdict line per experiment against its counterpart in the baseline store."""
     from suite.report import document as report
     from suite.results import sweeps
     from suite.results.selection import metric_of
@@ -591,7 +675,15 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
         ranked = sweeps.sweep_table(record, sweeps.sweep_values(db, record, declared), declared)
         ids = ranked["experiment"].tolist()
         baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
+    if against is None and alpha is not None:
+        raise SuiteError("--alpha: only with --against BASELINE_STORE (the store to compare --store with)")
     db, experiments, reference, metric = _selection(store, ids, task, where, baseline, metric)
+    verdicts = None
+    if against is not None:
+        from suite.results import against as vs
+
+        verdicts = vs.against_baseline(db, vs.open_store(against), experiments, metric.name,
+                                       vs.check_alpha(vs.ALPHA if alpha is None else alpha), where or [])
     report.check_out_dir(out_dir)
     found, problem = data_dir, ""
     if data_dir is not None:
@@ -603,7 +695,7 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
             problem = str(exc)
     what = f"sweep {sweep_id}" if record else f"{len(experiments)} experiments"
     title = title or f"{experiments[0]['task']}: {metric.words} of {what}"
-    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record)
+    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record, verdicts)
     markdown, page = report.write(blocks, out_dir, title)
     out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")
 

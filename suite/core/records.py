@@ -20,3 +20,6 @@ class RoundResult:
     device: str
     scores: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → one score per example
     targets: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # split → the scored labels
+    # The code the round ran with (suite.core.identity), found where it trained: a cluster's worker may differ.
+    code_digest: str = "unknown"
+    code_commit: str = ""

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from suite.core.config import config_dict, config_hash
+from suite.core.identity import code_identity
 from suite.core.registry import Task
 from suite.execution.environment import environment
 from suite.execution.executors import Context, Executor, Inline, Job
@@ -23,7 +24,8 @@ from suite.training.steppers import check_compile
 class Reporter(Protocol):
     """What a run shows as it goes (suite.report.progress): one reporter per experiment."""
 
-    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int]) -> None: ...
+    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int],
+              other_code: set[int]) -> None: ...
     def round_started(self, index: int) -> None: ...
     def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None: ...
     def round_finished(self, index: int, metrics: dict[str, float]) -> None: ...
@@ -56,6 +58,7 @@ class RunPlan:
     executor: Executor = dataclasses.field(default_factory=Inline)
     download: bool = False
     fresh: bool = False  # discard the stored rounds of this seed first
+    reuse_any_code: bool = False  # reuse stored rounds whatever code trained them (default: only this code's)
     reporter: Callable[[Planned], Reporter] | None = None  # made when an experiment's first round starts
 
     def check(self) -> None:
@@ -120,15 +123,25 @@ def plan_experiment(task: Task, config: Any, plan: RunPlan, prepared: Any = None
 
 
 def finished(plan: RunPlan, planned: Planned) -> set[int]:
-    return plan.store.finished_round_indices(planned.experiment_id, plan.seed) & set(range(plan.rounds))
+    """The plan's rounds of this experiment that are stored and may be reused: those this code trained, or any
+    with reuse_any_code."""
+    code = None if plan.reuse_any_code else code_identity(planned.task).digest
+    return plan.store.finished_round_indices(planned.experiment_id, plan.seed, code) & set(range(plan.rounds))
+
+
+def stored_by_other_code(plan: RunPlan, planned: Planned) -> set[int]:
+    """The plan's rounds stored by another code version: trained again (and replaced), unless reuse_any_code."""
+    stored = plan.store.finished_round_indices(planned.experiment_id, plan.seed) & set(range(plan.rounds))
+    return stored - finished(plan, planned)
 
 
 def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     """Train every missing round of these experiments through the plan's executor, storing each group as it comes
     back; returns the number of rounds trained. Ctrl-C raises Interrupted (what was stored stays stored)."""
-    jobs, done = [], {}
+    jobs, done, other_code = [], {}, {}
     for planned in experiments:
         done[planned.experiment_id] = finished(plan, planned)
+        other_code[planned.experiment_id] = stored_by_other_code(plan, planned)
         pending = [i for i in range(plan.rounds) if i not in done[planned.experiment_id]]
         jobs += [Job(planned.task, planned.config, planned.experiment_id, plan.seed, tuple(group), planned.label)
                  for group in round_groups(planned.task, plan, pending)]
@@ -142,7 +155,8 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
         if experiment_id not in reporters:
             planned = by_id[experiment_id]
             reporters[experiment_id] = plan.reporter(planned)
-            reporters[experiment_id].start(experiment_id, plan.rounds, planned.config.epochs, done[experiment_id])
+            reporters[experiment_id].start(experiment_id, plan.rounds, planned.config.epochs, done[experiment_id],
+                                           other_code[experiment_id])
         return reporters[experiment_id]
 
     def started(job: Job) -> None:
@@ -163,7 +177,8 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     ran = 0
     try:
         for job, results in plan.executor.run(jobs, context):
-            plan.store.add_group(job.experiment_id, job.seed, list(job.rounds), results)
+            plan.store.add_group(job.experiment_id, job.seed, list(job.rounds), results,
+                                 replacing=other_code[job.experiment_id])
             ran += len(job.rounds)
             left[job.experiment_id] -= 1
             if (shown := reporter(job.experiment_id)) is not None:

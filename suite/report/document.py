@@ -24,7 +24,15 @@ from suite.core.grid import describe_axes
 from suite.core.metrics import Metric, base_name, declaration
 from suite.core.seeding import RoundSeeds
 from suite.report import plots
-from suite.report.formatting import comparison_display, markdown_table, sweep_display
+from suite.report.formatting import (
+    against_display,
+    comparison_display,
+    markdown_table,
+    sweep_display,
+    unmatched_lines,
+    verdict_line,
+)
+from suite.results.against import AgainstBaseline
 from suite.results.compare import Sample, comparison_table
 from suite.results.selection import differing_config, labels, samples
 from suite.results.stats import metric_values
@@ -42,10 +50,11 @@ class Block:
 
 
 def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: Metric, title: str,
-          out: Path, data_dir: Path | None, data_problem: str = "", sweep: dict[str, Any] | None = None
-          ) -> list[Block]:
+          out: Path, data_dir: Path | None, data_problem: str = "", sweep: dict[str, Any] | None = None,
+          against: AgainstBaseline | None = None) -> list[Block]:
     """Every block of the report; figures are written under out/figures/. With a sweep, its ranked table and
-    figures come first."""
+    figures come first. Against a baseline store, the report opens with one verdict line per matched experiment
+    and its verdict table comes before the comparison."""
     figures = out / "figures"
     task = registry.tasks().get(experiments[0]["task"])
     names = labels(experiments)
@@ -53,10 +62,13 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     chosen = samples(store, experiments, metric)
     table = comparison_table(chosen, reference, metric)
     blocks = [Block("h1", title),
+              *(verdict_blocks(against) if against else []),
               Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
                          f"{metric.name}{metric.unit_suffix}; reference: experiment {reference}. Generated "
                          f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`."),
               *(sweep_blocks(store, sweep, metric, figures) if sweep else []),
+              *([Block("h2", "Against the baseline"), Block("table", against_display(against.table))]
+                if against else []),
               Block("h2", "Comparison"),
               Block("table", comparison_display(table, metric)),
               Block("p", "Δ = experiment − reference, with its 95 % confidence interval. Tests are paired (paired t / "
@@ -73,6 +85,19 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     blocks += [Block("h2", "Data"), *_data_figures(task, experiments, store, names, data_dir, data_problem, figures)]
     blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
     return blocks
+
+
+def verdict_blocks(against: AgainstBaseline) -> list[Block]:
+    """One line per matched experiment (candidate − baseline, its interval, the Holm-adjusted paired p, the
+    verdict), then the experiments of either store without a counterpart."""
+    tested = int(against.table["tested"].sum())
+    intro = (f"Against the baseline store {against.baseline_path}: {len(against.table)} experiments matched by task "
+             f"and configuration ({tested} with 2 or more shared rounds), each compared with its baseline on the "
+             "rounds both ran (same seed and round index): candidate − baseline with its 95 % paired t interval and "
+             f"the paired t p-value Holm-adjusted across them, significant below {against.alpha:g}.")
+    alpha = against.alpha
+    return ([Block("p", intro)] + [Block("p", verdict_line(row, alpha)) for row in against.table.to_dict("records")]
+            + [Block("p", line[0].upper() + line[1:]) for line in unmatched_lines(against)])
 
 
 def sweep_blocks(store: Store, record: dict[str, Any], metric: Metric, figures: Path) -> list[Block]:

@@ -146,3 +146,122 @@ def _json_number(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value.item() if hasattr(value, "item") else str(value)
+
+
+# one store against another (suite.results.against) ---------------------------------------------------------
+
+def difference_unit(metric: Metric) -> str:
+    """The unit of a difference as people read it: a difference of percentages is in percentage points."""
+    return "points" if metric.unit == "%" else metric.unit
+
+
+def _with_unit(text: str, metric: Metric) -> str:
+    unit = difference_unit(metric)
+    return f"{text} {unit}" if unit else text
+
+
+def detectable(row: dict) -> str:
+    """"±δ": where a tested row detected nothing, the smallest difference its rounds could detect."""
+    if not row["tested"] or row["significant"] or row["identical"] or row["mde"] != row["mde"]:
+        return ""
+    return f"±{row['declaration'].show(row['mde'])}"
+
+
+def verdict_line(row: dict, alpha: float) -> str:
+    """One matched experiment in a sentence: `#3 w_sharing=True: -0.40 points [-1.10, 0.30], paired p 0.210
+    (Holm): no significant change; could detect ±0.95 points`."""
+    metric: Metric = row["declaration"]
+    name = f"#{row['experiment']} {row['label']}"
+    if not row["tested"]:
+        return f"{name}: {row['verdict']}"
+    diff = _with_unit(fmt_difference(metric, row["difference"]), metric)
+    if row["identical"]:
+        return f"{name}: {diff}, all {row['n_paired']} shared rounds identical: no change"
+    line = (f"{name}: {diff} {fmt_interval(metric, row['diff_low'], row['diff_high'])}, paired p "
+            f"{fmt_p(row['p_t_holm'])} (Holm): {row['verdict']}")
+    shown = detectable(row)
+    return line + (f"; could detect {_with_unit(shown, metric)} (80 % power at alpha {alpha:g})" if shown else "")
+
+
+def against_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table (suite.results.against.verdict_table) as strings. One metric: its unit in the headers;
+    several (tasks of different primary metrics): a task and a metric column, units in the cells."""
+    several = len({(r["task"], r["metric"]) for r in table.to_dict("records")}) > 1
+    first: Metric = table["declaration"].iloc[0]
+    unit, diff_unit = ("", "") if several else (first.unit_suffix, f" ({difference_unit(first)})"
+                                                if difference_unit(first) else "")
+    rows = []
+    for row in table.to_dict("records"):
+        metric: Metric = row["declaration"]
+        tested = row["tested"]
+        cells = {"task": row["task"], "metric": metric.label} if several else {}
+        rows.append(cells | {
+            "id": str(row["experiment"]), "baseline id": str(row["baseline"]), "experiment": row["label"],
+            "paired rounds": f"{row['n_paired']} of {row['n_baseline']} / {row['n_candidate']}",
+            f"baseline mean ± std{unit}": f"{metric.show(row['mean_baseline'])} ± {metric.show(row['std_baseline'])}",
+            f"mean ± std{unit}": f"{metric.show(row['mean_candidate'])} ± {metric.show(row['std_candidate'])}",
+            f"Δ [95% CI]{diff_unit}": (f"{fmt_difference(metric, row['difference'])} "
+                                       f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}") if tested
+            else fmt_difference(metric, row["difference"]) + " (unpaired means)",
+            "p paired t / Wilcoxon": f"{fmt_p(row['p_t'])} / {fmt_p(row['p_rank'])}" if tested else "",
+            "p (Holm)": f"{fmt_p(row['p_t_holm'])} / {fmt_p(row['p_rank_holm'])}" if tested else "",
+            "verdict": row["verdict"],
+            f"could detect{diff_unit}": detectable(row)})
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def render_against(result, fmt_name: str, title: str, regressions: pd.DataFrame | None = None):
+    """The verdict table of suite.results.against.AgainstBaseline in one of FORMATS: a rich Table for "table",
+    text otherwise. csv and json keep raw numbers (fractions, not %); json adds the unmatched experiments and, with
+    a gate, the experiments it failed on."""
+    table = result.table
+    if fmt_name == "table":
+        return rich_table(against_display(table), title)
+    if fmt_name == "markdown":
+        return f"**{title}**\n\n" + markdown_table(against_display(table))
+    if fmt_name == "latex":
+        return against_display(table).to_latex(index=False, caption=title, label="tab:against", escape=True)
+    raw = table.drop(columns=["declaration"]).assign(
+        unit=[m.unit for m in table["declaration"]], scale=[m.scale for m in table["declaration"]],
+        higher_is_better=[m.higher_is_better for m in table["declaration"]])
+    if fmt_name == "csv":
+        return raw.to_csv(index=False)
+    raw = raw.astype(object).where(raw.notna(), None)
+    document = {"title": title, "candidate": str(result.candidate_path), "baseline": str(result.baseline_path),
+                "alpha": result.alpha, "rows": raw.to_dict("records"), "only_candidate": result.only_candidate,
+                "only_baseline": result.only_baseline}
+    if regressions is not None:
+        document["worse"] = [{"experiment": int(r["experiment"]), "baseline": int(r["baseline"]),
+                              "task": r["task"], "metric": r["metric"]} for r in regressions.to_dict("records")]
+    return json.dumps(document, indent=2, default=_json_number)
+
+
+def unmatched_lines(result) -> list[str]:
+    """The experiments of either store without a counterpart in the other, one line each."""
+    lines = []
+    for side, found, other in (("candidate", result.only_candidate, result.baseline_path),
+                               ("baseline", result.only_baseline, result.candidate_path)):
+        for e in found:
+            lines.append(f"only in the {side} store: #{e['id']} {e['task']} {e['config']} (no experiment of its task "
+                         f"and configuration in {other})")
+    return lines
+
+
+def regression_line(row: dict, margin: float, alpha: float) -> str:
+    """A gate's failure, one line: which experiment got worse in which metric, by how much, and how sure."""
+    metric: Metric = row["declaration"]
+    diff = _with_unit(fmt_difference(metric, row["difference"]), metric)
+    return (f"worse than baseline: {row['task']} #{row['experiment']} ({row['label']}), {metric.name}: {diff} "
+            f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}, paired p {fmt_p(row['p_t_holm'])} (Holm) "
+            f"< {alpha:g}, beyond the margin of {_with_unit(f'{margin:g}', metric)}; baseline experiment "
+            f"{row['baseline']}")
+
+
+def gate_line(table: pd.DataFrame, worse: pd.DataFrame, margin: float, alpha: float) -> str:
+    """The gate's outcome over the whole verdict table, in one line."""
+    units = {difference_unit(m) for m in table["declaration"]}
+    shown = f"{margin:g} {units.pop()}".strip() if len(units) == 1 else f"{margin:g} (each metric's display unit)"
+    return (f"Gate: {len(worse)} of {int(table['tested'].sum())} tested experiments significantly worse than their "
+            f"baseline (Holm-adjusted paired p < {alpha:g}) by more than {shown}: {'FAIL' if len(worse) else 'pass'}.")

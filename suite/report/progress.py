@@ -30,6 +30,11 @@ def _brief(metrics: dict[str, float], shown: tuple[str, ...]) -> str:
 EPOCH_LINE_SECONDS = 30.0
 
 
+def other_code_note(rounds: set[int]) -> str:
+    return (f"{len(rounds)} round(s) stored by another code version; training them again "
+            "(--reuse-any-code reuses them)")
+
+
 class PlainLog:
     """One line per round (and a line per reuse), flushed: readable in CI logs and pipes."""
 
@@ -40,10 +45,13 @@ class PlainLog:
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int]) -> None:
+    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int],
+              other_code: set[int] = frozenset()) -> None:
         self.rounds = rounds
         note = f", {len(reused)} reused from the store" if reused else ""
         self._say(f"experiment {experiment_id}: {rounds} rounds × {epochs} epochs{note}")
+        if other_code:
+            self._say(other_code_note(other_code))
 
     def round_started(self, index: int) -> None:
         self.t0 = self.last_line = time.perf_counter()
@@ -72,8 +80,11 @@ class LiveProgress:
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=self.console, transient=False)
 
-    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int]) -> None:
+    def start(self, experiment_id: int, rounds: int, epochs: int, reused: set[int],
+              other_code: set[int] = frozenset()) -> None:
         self.epochs = epochs
+        if other_code:
+            self.console.print(other_code_note(other_code), highlight=False)
         self.progress.start()
         info = f"{len(reused)} reused" if reused else ""
         self.rounds_bar = self.progress.add_task(f"experiment {experiment_id} rounds", total=rounds,

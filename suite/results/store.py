@@ -3,8 +3,10 @@
 One experiment per (task, config hash); rounds are idempotent by (experiment, round index, base seed), so
 rerunning a command resumes. A measurement is the time and peak memory of one training run: of one round, or of a
 group of rounds trained stacked, which were measured together and so are stored once for the group. Each finished
-group is written in one transaction with its rounds' curves and scores. WAL mode lets readers (`suite results`,
-reports) read while a run writes.
+group is written in one transaction with its rounds' curves and scores. Each round records the code it ran with
+(suite.core.identity: a digest of the source files and the commit); a rerun reuses only rounds of the same digest
+and replaces the others as it trains them again. WAL mode lets readers (`suite results`, reports) read while a run
+writes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:  # pandas is imported by the methods that read tables: the com
     import pandas as pd
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -93,7 +95,11 @@ CREATE TABLE IF NOT EXISTS sweep_cells (
 # Columns added since version 1 (which had no scores table). Upgrading creates missing tables from SCHEMA, then
 # adds each missing column, keeping every stored row; rows stored before a column existed hold its default.
 ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # version 2
-                 ("scores", "target", "REAL")]  # version 3: the label of each scored example
+                 ("scores", "target", "REAL"),  # version 3: the label of each scored example
+                 # version 6: the code each round ran with (suite.core.identity); rounds stored before hold
+                 # 'unknown', which matches no code, so a rerun reuses them only when asked (--reuse-any-code)
+                 ("rounds", "code_digest", "TEXT NOT NULL DEFAULT 'unknown'"),
+                 ("rounds", "code_commit", "TEXT NOT NULL DEFAULT ''")]
 # Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade). Version 5 moved time and
 # memory from rounds and epochs to measurements (_split_measurements).
 COST_COLUMNS = ("seconds", "seconds_per_epoch", "peak_memory_bytes")
@@ -215,12 +221,22 @@ class Store:
         """Store one round trained alone."""
         self.add_group(experiment_id, seed, [round_index], [result])
 
-    def add_group(self, experiment_id: int, seed: int, indices: list[int], results: list[RoundResult]) -> None:
+    def add_group(self, experiment_id: int, seed: int, indices: list[int], results: list[RoundResult],
+                  replacing: Iterable[int] = ()) -> None:
         """Store the rounds of one training run — one round, or rounds trained stacked — in a single transaction:
-        its measurement once (every result of a group carries the group's), each round with its curve and scores."""
+        its measurement once (every result of a group carries the group's), each round with its curve and scores.
+        The stored rounds of the indices in `replacing` (another code version's, trained again) are deleted in the
+        same transaction, so they are kept until their successors are stored; any other round already stored
+        raises IntegrityError (a round is stored once)."""
         first = results[0]
         epochs = len(first.epoch_seconds)
+        replaced = sorted(set(replacing) & set(indices))
         with self.transaction():
+            if replaced:
+                marks = ",".join("?" * len(replaced))
+                self.db.execute(f"DELETE FROM rounds WHERE experiment_id = ? AND seed = ? AND round_index IN "
+                                f"({marks})", (experiment_id, seed, *replaced))
+                self._drop_unused_measurements(experiment_id)
             measurement = self.db.execute(
                 "INSERT INTO measurements (experiment_id, seed, round_indices, seconds, seconds_per_epoch,"
                 " epoch_seconds, peak_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -236,9 +252,10 @@ class Store:
             raise ValueError(f"round {round_index}: {len(result.curves)} epochs of curves but "
                              f"{len(result.epoch_seconds)} timed")
         cur = self.db.execute(
-            "INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, device, finished, measurement_id)"
-            " VALUES (?, ?, ?, 'finished', ?, ?, ?, ?)",
-            (experiment_id, round_index, seed, json.dumps(result.metrics), result.device, _now(), measurement))
+            "INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, device, finished, measurement_id,"
+            " code_digest, code_commit) VALUES (?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)",
+            (experiment_id, round_index, seed, json.dumps(result.metrics), result.device, _now(), measurement,
+             result.code_digest, result.code_commit))
         self.db.executemany("INSERT INTO epochs (round_id, epoch, metrics) VALUES (?, ?, ?)",
                             [(cur.lastrowid, i, json.dumps(m)) for i, m in enumerate(result.curves)])
         rows = []
@@ -250,19 +267,34 @@ class Store:
         self.db.executemany(
             "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
 
-    def finished_round_indices(self, experiment_id: int, seed: int) -> set[int]:
-        rows = self.db.execute("SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ?"
-                               " AND status = 'finished'", (experiment_id, seed))
-        return {int(r[0]) for r in rows}
+    def finished_round_indices(self, experiment_id: int, seed: int, code_digest: str | None = None) -> set[int]:
+        """The finished rounds of a seed; with `code_digest`, only those that code trained."""
+        query = "SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ? AND status = 'finished'"
+        params: list[Any] = [experiment_id, seed]
+        if code_digest is not None:
+            query += " AND code_digest = ?"
+            params.append(code_digest)
+        return {int(r[0]) for r in self.db.execute(query, params)}
+
+    def code_versions(self, experiment_id: int) -> list[dict[str, Any]]:
+        """The code versions an experiment's finished rounds ran with, most rounds first."""
+        rows = self.db.execute("SELECT code_digest, code_commit, COUNT(*) AS rounds, MIN(finished) AS first,"
+                               " MAX(finished) AS last FROM rounds WHERE experiment_id = ? AND status = 'finished'"
+                               " GROUP BY code_digest, code_commit ORDER BY rounds DESC, last DESC",
+                               (experiment_id,))
+        return [dict(r) for r in rows]
 
     def delete_rounds(self, experiment_id: int, seed: int) -> int:
         with self.transaction():
             deleted = self.db.execute("DELETE FROM rounds WHERE experiment_id = ? AND seed = ?",
                                       (experiment_id, seed)).rowcount
-            self.db.execute("DELETE FROM measurements WHERE experiment_id = ? AND seed = ? AND id NOT IN"
-                            " (SELECT measurement_id FROM rounds WHERE experiment_id = ?)",
-                            (experiment_id, seed, experiment_id))
+            self._drop_unused_measurements(experiment_id)
             return deleted
+
+    def _drop_unused_measurements(self, experiment_id: int) -> None:
+        """Measurements none of whose rounds are stored any more (inside the caller's transaction)."""
+        self.db.execute("DELETE FROM measurements WHERE experiment_id = ? AND id NOT IN"
+                        " (SELECT measurement_id FROM rounds WHERE experiment_id = ?)", (experiment_id, experiment_id))
 
     def rounds(self, experiment_id: int, seed: int | None = None,
                indices: Iterable[int] | None = None) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from typing import Any
 
 import torch
 
+from suite.core.identity import code_identity
 from suite.core.records import RoundResult
 from suite.core.registry import Task
 from suite.core.seeding import RoundSeeds
@@ -25,8 +26,10 @@ def train_rounds(task: Task, config: Any, prepared: Any, seeds: list[RoundSeeds]
     torch.manual_seed(seeds[0].seed("noise"))
     results = fit(task, config, models, splits, device, [s.generator("order") for s in seeds],
                   [s.device_generator("augment", device) for s in seeds], on_epoch, accel)
-    if len(seeds) > 1:
-        stacked = ",".join(str(s.round_index) for s in seeds)
-        for result in results:
+    code = code_identity(task)
+    stacked = ",".join(str(s.round_index) for s in seeds)
+    for result in results:
+        result.code_digest, result.code_commit = code.digest, code.commit
+        if len(seeds) > 1:
             result.device = f"{result.device} stacked:{stacked}"
     return results
