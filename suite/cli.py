@@ -224,6 +224,7 @@ def _check_counts(opts: dict[str, Any]) -> None:
             raise SuiteError(f"{flag(name)}: must be >= 1, got {opts[name]}")
 
 
+
 def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool = False):
     """The run plan the options describe; everything it names is checked before anything trains."""
     from suite.execution.executors import make_executor
@@ -235,7 +236,8 @@ def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool 
                    "gpus": opts["gpus_per_task"], "log": lambda text: print(text, file=sys.stderr, flush=True)}
     accel = resolve_acceleration(opts["precision"], compile, device)
     executor = make_executor(opts["executor"], workers=opts["workers"], ray_options=ray_options)
-    check_execution(executor, device, accel, opts["parallel_rounds"])  # before the store: nothing is left behind
+    # before the store is opened: a refused plan leaves nothing behind
+    check_execution(executor, device, accel, opts["parallel_rounds"], opts["seed"])
     data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
     return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
                    device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,

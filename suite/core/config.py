@@ -7,6 +7,7 @@ boundary, with a message that names the field and what it allows.
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -69,6 +70,8 @@ def check_fields(config: Any) -> None:
         if choices is not None and value not in choices:
             allowed = ", ".join(str(c) for c in choices)
             raise SuiteError(f"{f.name}: {value!r} is not one of: {allowed}")
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every bound; inf trains to NaN
+            raise SuiteError(f"{f.name}: must be a finite number, got {value}")
         low, high = meta.get("min"), meta.get("max")
         if low is not None and (value < low or (meta.get("min_exclusive") and value == low)):
             relation = ">" if meta.get("min_exclusive") else ">="

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 STREAMS = ("data", "init", "order", "noise", "augment")  # noise: dropout; augment: on-the-fly augmentation
+SEED_LIMIT = 2**63  # base seeds are 0 … 2**63 - 1: what a store's INTEGER column and torch's seeds hold
 
 
 class RoundSeeds:

@@ -12,8 +12,10 @@ import pandas as pd
 import torch
 
 from suite.core.config import config_dict, config_hash
+from suite.core.errors import SuiteError
 from suite.core.identity import code_identity
 from suite.core.registry import Task
+from suite.core.seeding import SEED_LIMIT
 from suite.execution.environment import environment
 from suite.execution.executors import Context, Executor, Inline, Job
 from suite.results.store import Store
@@ -62,12 +64,14 @@ class RunPlan:
     reporter: Callable[[Planned], Reporter] | None = None  # made when an experiment's first round starts
 
     def check(self) -> None:
-        check_execution(self.executor, self.device, self.accel, self.parallel_rounds)
+        check_execution(self.executor, self.device, self.accel, self.parallel_rounds, self.seed)
 
 
 def check_execution(executor: Executor, device: torch.device, accel: Acceleration,
-                    parallel_rounds: int | None) -> None:
+                    parallel_rounds: int | None, seed: int = 0) -> None:
     """What no experiment can change: refused before data is read or anything stored."""
+    if not 0 <= seed < SEED_LIMIT:
+        raise SuiteError(f"--seed: must be between 0 and 2**63 - 1, got {seed}")
     executor.check(device)
     check_compile(accel, parallel_rounds)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
 from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
@@ -73,3 +74,11 @@ def test_ctrl_c_keeps_finished_rounds_and_rerun_resumes(tmp_path, fake_mnist):
     assert '"rounds": 6' in resumed.stdout
     listing = suite("results", "--store", str(tmp_path / "r.db"), cwd=tmp_path)
     assert listing.stdout.count("mnist") == 1
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_a_seed_outside_the_64_bit_range_is_refused_before_anything_is_stored(tmp_path, seed):
+    store = Store(tmp_path / "r.db")
+    with pytest.raises(SuiteError, match=r"--seed: must be between 0 and 2\*\*63 - 1"):
+        run_experiment(TASK, ToyConfig(pairs=40, epochs=1), RunPlan(store=store, data_dir=NO_DATA, seed=seed))
+    assert store.experiments().empty
