@@ -31,6 +31,7 @@ class Reporter(Protocol):
     def round_started(self, index: int) -> None: ...
     def epoch(self, index: int, epoch: int, metrics: dict[str, float]) -> None: ...
     def round_finished(self, index: int, metrics: dict[str, float]) -> None: ...
+    def note(self, text: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -90,6 +91,11 @@ class Outcome:
     rounds: pd.DataFrame  # the finished rounds 0..n-1 of this seed
     reused: int
     ran: int
+
+
+def concurrent_note(indices: list[int]) -> str:
+    return (f"round(s) {', '.join(str(i + 1) for i in indices)} were stored meanwhile by another process running "
+            "this experiment; kept those (a round is stored once)")
 
 
 def stack_size(task: Task, parallel_rounds: int | None, pending: int, parallelism: int, accel: Acceleration) -> int:
@@ -181,13 +187,15 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     ran = 0
     try:
         for job, results in plan.executor.run(jobs, context):
-            plan.store.add_group(job.experiment_id, job.seed, list(job.rounds), results,
-                                 replacing=other_code[job.experiment_id])
-            ran += len(job.rounds)
+            stored = plan.store.add_group(job.experiment_id, job.seed, list(job.rounds), results,
+                                          replacing=other_code[job.experiment_id])
+            ran += len(stored)
             left[job.experiment_id] -= 1
             if (shown := reporter(job.experiment_id)) is not None:
                 for index, result in zip(job.rounds, results, strict=True):
                     shown.round_finished(index, result.metrics)
+                if len(stored) < len(job.rounds):
+                    shown.note(concurrent_note(sorted(set(job.rounds) - set(stored))))
                 if not left[job.experiment_id]:
                     reporters.pop(job.experiment_id).close()
     except KeyboardInterrupt:

@@ -66,6 +66,9 @@ class PlainLog:
         self._say(f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "
                   f"{_brief(metrics, self.shown)}")
 
+    def note(self, text: str) -> None:
+        self._say(text)
+
     def close(self) -> None:
         pass
 
@@ -100,6 +103,9 @@ class LiveProgress:
 
     def round_finished(self, index: int, metrics: dict[str, float]) -> None:
         self.progress.update(self.rounds_bar, advance=1, info=_brief(metrics, self.shown))
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False)
 
     def close(self) -> None:
         self.progress.stop()

@@ -222,29 +222,34 @@ class Store:
         self.add_group(experiment_id, seed, [round_index], [result])
 
     def add_group(self, experiment_id: int, seed: int, indices: list[int], results: list[RoundResult],
-                  replacing: Iterable[int] = ()) -> None:
+                  replacing: Iterable[int] = ()) -> list[int]:
         """Store the rounds of one training run — one round, or rounds trained stacked — in a single transaction:
         its measurement once (every result of a group carries the group's), each round with its curve and scores.
         The stored rounds of the indices in `replacing` (another code version's, trained again) are deleted in the
-        same transaction, so they are kept until their successors are stored; any other round already stored
-        raises IntegrityError (a round is stored once)."""
+        same transaction, so they are kept until their successors are stored. A round is stored once: one that
+        another process stored meanwhile is kept, and this one dropped. Returns the indices stored."""
         first = results[0]
         epochs = len(first.epoch_seconds)
         replaced = sorted(set(replacing) & set(indices))
-        with self.transaction():
+        with self.transaction():  # BEGIN IMMEDIATE: the check below and the inserts are one step for every writer
             if replaced:
                 marks = ",".join("?" * len(replaced))
                 self.db.execute(f"DELETE FROM rounds WHERE experiment_id = ? AND seed = ? AND round_index IN "
                                 f"({marks})", (experiment_id, seed, *replaced))
                 self._drop_unused_measurements(experiment_id)
+            present = self.finished_round_indices(experiment_id, seed)
+            kept = [(index, result) for index, result in zip(indices, results, strict=True) if index not in present]
+            if not kept:
+                return []
             measurement = self.db.execute(
                 "INSERT INTO measurements (experiment_id, seed, round_indices, seconds, seconds_per_epoch,"
                 " epoch_seconds, peak_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (experiment_id, seed, json.dumps(list(indices)), first.seconds,
                  sum(first.epoch_seconds) / epochs if epochs else 0.0, json.dumps(first.epoch_seconds),
                  first.peak_memory_bytes)).lastrowid
-            for round_index, result in zip(indices, results, strict=True):
+            for round_index, result in kept:
                 self._insert_round(experiment_id, round_index, seed, result, measurement)
+        return [index for index, _ in kept]
 
     def _insert_round(self, experiment_id: int, round_index: int, seed: int, result: RoundResult,
                       measurement: int) -> None:

@@ -82,3 +82,23 @@ def test_a_seed_outside_the_64_bit_range_is_refused_before_anything_is_stored(tm
     with pytest.raises(SuiteError, match=r"--seed: must be between 0 and 2\*\*63 - 1"):
         run_experiment(TASK, ToyConfig(pairs=40, epochs=1), RunPlan(store=store, data_dir=NO_DATA, seed=seed))
     assert store.experiments().empty
+
+
+@pytest.mark.slow
+def test_two_processes_running_the_same_experiment_store_each_round_once(tmp_path, fake_mnist):
+    import os
+    import sqlite3
+
+    store = tmp_path / "r.db"
+    args = [sys.executable, "-m", "suite", "run", "mnist", "--rounds", "4", "--pairs", "100", "--epochs", "12",
+            "--batch-size", "10", "--parallel-rounds", "1", "--quiet", "--device", "cpu", "--store", str(store)]
+    env = {**os.environ, "SUITE_DATA_DIR": str(fake_mnist)}
+    both = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    errors = [process.communicate(timeout=300)[1] for process in both]
+    assert [process.returncode for process in both] == [0, 0], errors
+    assert all("Traceback" not in error for error in errors)
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        keys = db.execute("SELECT seed, round_index FROM rounds").fetchall()
+    assert sorted(keys) == [(0, 0), (0, 1), (0, 2), (0, 3)]  # each round once

@@ -37,8 +37,9 @@ def test_rounds_resume_by_index_and_seed(tmp_path):
     assert list(rounds["round_index"]) == [0, 1]
     assert list(rounds["test_accuracy"]) == [0.5, 0.6]
     assert list(reopened.curves(int(rounds["id"].iloc[0]))["train_loss"]) == [1.0, 0.5]
-    with pytest.raises(sqlite3.IntegrityError):  # a round is stored once
-        reopened.add_round(exp, 0, seed=0, result=result(0.9))
+    # a round is stored once: one stored meanwhile (by another process) is kept, the late one dropped
+    assert reopened.add_group(exp, 0, [0, 3], [result(0.9), result(0.8)]) == [3]
+    assert reopened.rounds(exp, 0)["test_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.8]
 
 
 def test_delete_rounds_removes_their_curves(tmp_path):
