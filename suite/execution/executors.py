@@ -11,6 +11,9 @@ they come back, in this process, the store's only writer; an executor only train
 import dataclasses
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -101,6 +104,20 @@ def train_elsewhere(job: Job, data_dir: Path, device: str, accel: Acceleration, 
     return train_rounds(job.task, job.config, _WORKER_DATA[key], _seeds(job), torch.device(device), accel=accel)
 
 
+PARENT_POLL_SECONDS = 1.0
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as the driver that started it is gone, even killed with SIGKILL (which
+    gives the pool no chance to stop its workers), instead of training on for nobody."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 @dataclasses.dataclass(frozen=True)
 class Processes:
     """`workers` local processes, the CPU threads split between them."""
@@ -119,7 +136,8 @@ class Processes:
     def run(self, jobs: list[Job], context: Context) -> Results:
         threads = max(1, torch.get_num_threads() // self.workers)
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools in an unusable state
-        with ProcessPoolExecutor(self.workers, mp_context=spawn) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(train_elsewhere, job, context.data_dir, str(context.device), context.accel,
                                    threads): job for job in jobs}
             for job in jobs:

@@ -102,3 +102,58 @@ def test_workers_are_for_the_cpu(tmp_path):
                                                   store=Store(tmp_path / "r.db"), data_dir=NO_DATA,
                                                   executor=Processes(2)))
     assert not Store(tmp_path / "r.db").experiments().shape[0]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_worker_processes_die_with_a_driver_killed_by_sigkill(tmp_path, fake_mnist):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "suite", "run", "mnist", "--rounds", "4", "--workers", "2", "--parallel-rounds", "1",
+            "--epochs", "500", "--pairs", "200", "--quiet", "--device", "cpu", "--store", str(tmp_path / "r.db")]
+    driver = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, "SUITE_DATA_DIR": str(fake_mnist)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(workers) < 2:  # the pool's workers: spawned pythons running spawn_main
+        workers = [c for c in _children(driver.pid) if b"spawn_main" in _command_line(c)]
+        time.sleep(0.5)
+    assert len(workers) == 2, "the workers did not start"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.5)
+    assert not any(_alive(w) for w in workers), "workers outlived their driver"
