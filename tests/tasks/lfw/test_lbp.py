@@ -179,7 +179,7 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
 
 @pytest.mark.slow
 def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):
-    """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: README)."""
+    """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: docs/results.md)."""
     config = LfwConfig(**TASK.presets.get("best").value)
     outcome = run_experiment(TASK, config, RunPlan(rounds=1, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
                                                    data_dir=lfw_data_dir))
