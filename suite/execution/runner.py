@@ -139,10 +139,11 @@ def finished(plan: RunPlan, planned: Planned) -> set[int]:
     return plan.store.finished_round_indices(planned.experiment_id, plan.seed, code) & set(range(plan.rounds))
 
 
-def stored_by_other_code(plan: RunPlan, planned: Planned) -> set[int]:
-    """The plan's rounds stored by another code version: trained again (and replaced), unless reuse_any_code."""
+def stored_by_other_code(plan: RunPlan, planned: Planned, reusable: set[int]) -> set[int]:
+    """The plan's rounds stored by another code version, given the `reusable` ones (finished): trained again (and
+    replaced)."""
     stored = plan.store.finished_round_indices(planned.experiment_id, plan.seed) & set(range(plan.rounds))
-    return stored - finished(plan, planned)
+    return stored - reusable
 
 
 def execute(plan: RunPlan, experiments: list[Planned]) -> int:
@@ -151,7 +152,7 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     jobs, done, other_code = [], {}, {}
     for planned in experiments:
         done[planned.experiment_id] = finished(plan, planned)
-        other_code[planned.experiment_id] = stored_by_other_code(plan, planned)
+        other_code[planned.experiment_id] = stored_by_other_code(plan, planned, done[planned.experiment_id])
         pending = [i for i in range(plan.rounds) if i not in done[planned.experiment_id]]
         jobs += [Job(planned.task, planned.config, planned.experiment_id, plan.seed, tuple(group), planned.label)
                  for group in round_groups(planned.task, plan, pending)]

@@ -24,7 +24,7 @@ from suite.core.config import non_defaults
 from suite.core.errors import SuiteError
 from suite.core.metrics import Metric
 from suite.results.compare import Sample, compare, holm, shared_keys
-from suite.results.selection import labels, metric_of, parse_where, samples, select
+from suite.results.selection import labels, matches, metric_of, parse_where, samples, select
 from suite.results.store import Store
 
 ALPHA = 0.05
@@ -116,8 +116,7 @@ def describe_config(experiment: dict[str, Any]) -> str:
 def _passes(experiment: dict[str, Any], where: list[str]) -> bool:
     if not where:
         return True
-    filters = parse_where(registry.get_task(experiment["task"]), where)
-    return all(experiment["config"].get(k) == v for k, v in filters.items())
+    return matches(experiment, parse_where(registry.get_task(experiment["task"]), where))
 
 
 def against_baseline(candidate: Store, baseline: Store, experiments: list[dict[str, Any]], metric: str | None,

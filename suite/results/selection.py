@@ -25,6 +25,11 @@ def parse_where(task: registry.Task, items: list[str]) -> dict[str, Any]:
     return where
 
 
+def matches(experiment: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """Whether an experiment's config has every value of parsed --where filters (parse_where)."""
+    return all(experiment["config"].get(k) == v for k, v in filters.items())
+
+
 def select(store: Store, ids: list[int], task_name: str | None, where: list[str]) -> list[dict[str, Any]]:
     """The chosen experiments (each with finished rounds), in id order; every one of a single task."""
     if ids:
@@ -43,7 +48,7 @@ def select(store: Store, ids: list[int], task_name: str | None, where: list[str]
         if not tasks:
             raise SuiteError("--where needs --task or experiment ids")
         filters = parse_where(registry.get_task(tasks[0]), where)
-        chosen = [e for e in chosen if all(e["config"].get(k) == v for k, v in filters.items())]
+        chosen = [e for e in chosen if matches(e, filters)]
     finished = set(store.experiments().query("rounds > 0")["id"])
     chosen = [e for e in chosen if e["id"] in finished]
     if not chosen:
