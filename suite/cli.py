@@ -157,13 +157,15 @@ def summary_table(title: str, rounds, task: registry.Task | None) -> Table:
     return table
 
 
-def summary_json(experiment: dict[str, Any], rounds, task: registry.Task | None) -> dict[str, Any]:
+def summary_json(experiment: dict[str, Any], rounds, task: registry.Task | None,
+                 diverged: list[dict]) -> dict[str, Any]:
     from suite.results.stats import summarize
 
     stats = summarize(rounds, task)
     return {"experiment_id": experiment["id"], "task": experiment["task"], "config": experiment["config"],
             "config_hash": experiment["config_hash"], "setting": experiment.get("setting", {}),
             "rounds": int(len(rounds)),
+            "diverged": [{"round_index": d["round_index"], "seed": d["seed"], "epoch": d["epoch"]} for d in diverged],
             "seeds": sorted({int(s) for s in rounds["seed"]}),
             "code_versions": [{"digest": digest, "commit": commit, "rounds": int(n)} for (digest, commit), n
                               in rounds.groupby(["code_digest", "code_commit"]).size().items()],
@@ -260,16 +262,21 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
         print(f"suite: interrupted: experiment {stop.experiment_id} has {stop.finished} finished round(s) "
               f"stored in {store.path}; rerun the same command to resume", file=sys.stderr)
         raise typer.Exit(130) from None
+    from suite.report.formatting import diverged_line, rounds_phrase
+
     experiment = store.experiment(outcome.experiment_id)
     if run_opts["json_out"]:
-        print(json.dumps(summary_json(experiment, outcome.rounds, task), indent=2))
+        print(json.dumps(summary_json(experiment, outcome.rounds, task, outcome.diverged), indent=2))
         return
     changed = _describe_config(task, config_dict(config))
     reuse = f"; {outcome.reused} reused from the store" if outcome.reused else ""
-    out().print(summary_table(f"{task.name} experiment {outcome.experiment_id} ({changed}): "
-                              f"{len(outcome.rounds)} rounds, seed {run_opts['seed']}{reuse}", outcome.rounds,
-                              task))
-    for line in _setting_lines(experiment) + task.summary_lines(config, outcome.rounds):
+    title = (f"{task.name} experiment {outcome.experiment_id} ({changed}): "
+             f"{rounds_phrase(len(outcome.rounds), len(outcome.diverged))}, seed {run_opts['seed']}{reuse}")
+    out().print(summary_table(title, outcome.rounds, task) if len(outcome.rounds) else title, highlight=False)
+    if outcome.diverged:
+        out().print(diverged_line(outcome.diverged), highlight=False)
+    for line in _setting_lines(experiment) + (task.summary_lines(config, outcome.rounds) if len(outcome.rounds)
+                                              else []):
         out().print(line)
 
 
@@ -449,7 +456,8 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
             if values is not None and len(values):
                 primary = (f"{metric.name}{metric.unit_suffix}: {metric.show(values.mean())} ± "
                            f"{metric.show(values.std())}")
-        table.add_row(str(row.id), row.task, str(row.rounds), primary, described, row.created)
+        counted = f"{row.rounds} (+{row.diverged} diverged)" if row.diverged else str(row.rounds)
+        table.add_row(str(row.id), row.task, counted, primary, described, row.created)
     out().print(table)
     sweeps = db.sweeps()
     if len(sweeps):
@@ -476,12 +484,16 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
          store: StoreOption = DEFAULT_PATH,
          json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """One experiment: its configuration, environment, rounds and summary."""
+    from suite.report.formatting import diverged_line, rounds_phrase
+
     db = Store(store, create=False)
     experiment = db.experiment(experiment_id)
     rounds = db.rounds(experiment_id)
+    diverged = db.diverged(experiment_id)
     task = registry.tasks().get(experiment["task"])
     if json_out:
-        print(json.dumps(summary_json(experiment, rounds, task) if len(rounds) else experiment, indent=2))
+        print(json.dumps(summary_json(experiment, rounds, task, diverged) if len(rounds) or diverged
+                         else experiment, indent=2))
         return
     info = Table(title=f"experiment {experiment_id}", title_justify="left", show_header=False)
     for key in ("task", "config_hash", "created", "code_version", "torch_version", "python_version", "device"):
@@ -489,6 +501,8 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     for key, value in experiment["config"].items():
         info.add_row(f"config.{key}", str(value))
     out().print(info)
+    if diverged:
+        out().print(diverged_line(diverged), highlight=False)
     if not len(rounds):
         out().print("no finished rounds")
         return
@@ -513,7 +527,7 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
                           seconds.show(row["round_seconds"]) + shared, row["device"])
     out().print(per_round)
     out().print(versions)
-    out().print(summary_table("summary", rounds, task))
+    out().print(summary_table(f"summary of {rounds_phrase(len(rounds), len(diverged))}", rounds, task))
 
 
 IdsArgument = Annotated[list[int] | None, typer.Argument(
@@ -595,7 +609,7 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
                                                                                      where or []),
                                      metric, alpha, where or [])
         worse = vs.regressions(result.table, margin) if fail_if_worse else None
-        if worse is not None and not result.table["tested"].any():
+        if worse is not None and not result.table["tested"].any() and not len(worse):
             raise SuiteError("--fail-if-worse: no matched experiment shares 2 or more rounds (seed, round index) with "
                              "its baseline, so nothing could be tested")
         title = (f"{result.candidate_path} against baseline {result.baseline_path}: "

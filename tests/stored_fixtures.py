@@ -25,14 +25,24 @@ def round_result(accuracy: float, epochs: int = 3, scores: list[float] | None = 
     return result
 
 
-def add_experiment(store: Store, values: list[float], seed: int = 0, scores: bool = False,
+def diverged_result(epoch: int = 2) -> RoundResult:
+    """A round whose loss became non-finite at `epoch`: its curves up to there, no scores."""
+    curves = [{"lr": 1e-3, "train_loss": 1 / (e + 1) if e + 1 < epoch else float("nan")} for e in range(epoch)]
+    return RoundResult(metrics={"epochs": float(epoch), "diverged_epoch": float(epoch)}, curves=curves,
+                       epoch_seconds=[0.5] * epoch, seconds=1.0, peak_memory_bytes=2**20, device="cpu",
+                       diverged_epoch=epoch)
+
+
+def add_experiment(store: Store, values: list[float | None], seed: int = 0, scores: bool = False,
                    **overrides) -> int:
-    """An mnist experiment with these config overrides and one finished round per value (base seed `seed`)."""
+    """An mnist experiment with these config overrides and one round per value (base seed `seed`): finished with
+    that test accuracy, or diverged where the value is None."""
     config = MnistConfig(**overrides)
     experiment = store.ensure_experiment("mnist", config_hash("mnist", config), config_dict(config), ENV)
     for index, value in enumerate(values):
         round_scores = [0.9, 0.2, 0.6, 0.4, 0.3, 0.8] if scores else None
-        store.add_round(experiment, index, seed, round_result(value, scores=round_scores))
+        store.add_round(experiment, index, seed, diverged_result() if value is None
+                        else round_result(value, scores=round_scores))
     return experiment
 
 

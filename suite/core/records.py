@@ -9,6 +9,10 @@ if TYPE_CHECKING:
     import torch
 
 
+FINISHED, DIVERGED = "finished", "diverged"  # a stored round's status
+STATUSES = (FINISHED, DIVERGED)
+
+
 @dataclasses.dataclass
 class RoundResult:
     metrics: dict[str, float]  # test_*, train_*, val_* of the final (or restored best) model; epochs, best_epoch
@@ -23,3 +27,10 @@ class RoundResult:
     # The code the round ran with (suite.core.identity), found where it trained: a cluster's worker may differ.
     code_digest: str = "unknown"
     code_commit: str = ""
+    # The epoch (1-based) at which the round's loss or outputs became non-finite; None for a round that finished.
+    # A diverged round is a result: stored with its curves and the metrics it has, counted in every summary.
+    diverged_epoch: int | None = None
+
+    @property
+    def status(self) -> str:
+        return FINISHED if self.diverged_epoch is None else DIVERGED

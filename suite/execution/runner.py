@@ -91,6 +91,7 @@ class Outcome:
     rounds: pd.DataFrame  # the finished rounds 0..n-1 of this seed
     reused: int
     ran: int
+    diverged: list[dict] = dataclasses.field(default_factory=list)  # the diverged ones (Store.diverged)
 
 
 def concurrent_note(indices: list[int]) -> str:
@@ -136,13 +137,13 @@ def finished(plan: RunPlan, planned: Planned) -> set[int]:
     """The plan's rounds of this experiment that are stored and may be reused: those this code trained, or any
     with reuse_any_code."""
     code = None if plan.reuse_any_code else code_identity(planned.task).digest
-    return plan.store.finished_round_indices(planned.experiment_id, plan.seed, code) & set(range(plan.rounds))
+    return plan.store.stored_round_indices(planned.experiment_id, plan.seed, code) & set(range(plan.rounds))
 
 
 def stored_by_other_code(plan: RunPlan, planned: Planned, reusable: set[int]) -> set[int]:
     """The plan's rounds stored by another code version, given the `reusable` ones (finished): trained again (and
     replaced)."""
-    stored = plan.store.finished_round_indices(planned.experiment_id, plan.seed) & set(range(plan.rounds))
+    stored = plan.store.stored_round_indices(planned.experiment_id, plan.seed) & set(range(plan.rounds))
     return stored - reusable
 
 
@@ -217,7 +218,8 @@ def run_experiment(task: Task, config: Any, plan: RunPlan, prepared: Any = None)
     except Interrupted as stop:
         raise ExperimentInterrupted(planned.experiment_id, reused + stop.stored) from None
     rounds = plan.store.rounds(planned.experiment_id, plan.seed, range(plan.rounds))
-    return Outcome(planned.experiment_id, rounds, reused, ran)
+    return Outcome(planned.experiment_id, rounds, reused, ran,
+                   plan.store.diverged(planned.experiment_id, plan.seed, range(plan.rounds)))
 
 
 class ExperimentInterrupted(Interrupted):

@@ -44,6 +44,21 @@ def fmt_n(n: int, rounds: int) -> str:
     return str(n) if rounds <= n else f"{n} group{'s' if n > 1 else ''}"
 
 
+def rounds_phrase(finished: int, diverged: int) -> str:
+    """How many rounds stand behind a summary: "10 rounds", or "10 rounds: 9 finished, 1 diverged"."""
+    if not diverged:
+        return f"{finished} round{'s' if finished != 1 else ''}"
+    return f"{finished + diverged} rounds: {finished} finished, {diverged} diverged"
+
+
+def diverged_line(diverged: list[dict]) -> str:
+    """The diverged rounds, named, and what the statistics do with them (docs/statistics.md)."""
+    named = ", ".join(f"round {d['round_index'] + 1} (seed {d['seed']}) at epoch {int(d['epoch'] or 0)}"
+                      for d in diverged)
+    return (f"diverged (loss or outputs not finite): {named}; the statistics are of the finished rounds alone, "
+            "and a rerun does not train them again")
+
+
 def _number(value: float, digits: str) -> str:
     return "–" if value != value else format(value, digits)
 
@@ -63,7 +78,8 @@ def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = Fal
             pairing = (f"{int(row['n_paired'])} of {int(row['n_versus'])} / {int(row['n'])}" if row["paired"] else
                        "unpaired" if tested else "–")
         rows.append({
-            "id": str(row["experiment"]), "experiment": row["label"], "n": fmt_n(row["n"], row["rounds"]),
+            "id": str(row["experiment"]), "experiment": row["label"],
+            "n": fmt_n(row["n"], row["rounds"]) + (f" (+{row['diverged']} diverged)" if row.get("diverged") else ""),
             f"mean ± std{metric.unit_suffix}": fmt_spread(metric, row["mean"], row["std"], row["n"], row["rounds"]),
             "median": metric.show(row["median"]),
             "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
@@ -172,7 +188,7 @@ def verdict_line(row: dict, alpha: float) -> str:
     (Holm): no significant change; could detect ±0.95 points`."""
     metric: Metric = row["declaration"]
     name = f"#{row['experiment']} {row['label']}"
-    if not row["tested"]:
+    if not row["tested"] or row["diverged_more"]:
         return f"{name}: {row['verdict']}"
     diff = _with_unit(fmt_difference(metric, row["difference"]), metric)
     if row["identical"]:
@@ -198,6 +214,8 @@ def against_display(table: pd.DataFrame) -> pd.DataFrame:
         rows.append(cells | {
             "id": str(row["experiment"]), "baseline id": str(row["baseline"]), "experiment": row["label"],
             "paired rounds": f"{row['n_paired']} of {row['n_baseline']} / {row['n_candidate']}",
+            "diverged": (f"{row['diverged_baseline']} / {row['diverged_candidate']}"
+                         if row["diverged_baseline"] or row["diverged_candidate"] else ""),
             f"baseline mean ± std{unit}": f"{metric.show(row['mean_baseline'])} ± {metric.show(row['std_baseline'])}",
             f"mean ± std{unit}": f"{metric.show(row['mean_candidate'])} ± {metric.show(row['std_candidate'])}",
             f"Δ [95% CI]{diff_unit}": (f"{fmt_difference(metric, row['difference'])} "
@@ -252,6 +270,10 @@ def unmatched_lines(result) -> list[str]:
 def regression_line(row: dict, margin: float, alpha: float) -> str:
     """A gate's failure, one line: which experiment got worse in which metric, by how much, and how sure."""
     metric: Metric = row["declaration"]
+    if row["diverged_more"]:
+        return (f"worse than baseline: {row['task']} #{row['experiment']} ({row['label']}): {row['verdict']} "
+                f"(one-sided Fisher exact p {fmt_p(row['p_diverged_holm'])}, Holm); baseline experiment "
+                f"{row['baseline']}")
     diff = _with_unit(fmt_difference(metric, row["difference"]), metric)
     return (f"worse than baseline: {row['task']} #{row['experiment']} ({row['label']}), {metric.name}: {diff} "
             f"{fmt_interval(metric, row['diff_low'], row['diff_high'])}, paired p {fmt_p(row['p_t_holm'])} (Holm) "
@@ -263,5 +285,8 @@ def gate_line(table: pd.DataFrame, worse: pd.DataFrame, margin: float, alpha: fl
     """The gate's outcome over the whole verdict table, in one line."""
     units = {difference_unit(m) for m in table["declaration"]}
     shown = f"{margin:g} {units.pop()}".strip() if len(units) == 1 else f"{margin:g} (each metric's display unit)"
+    diverged = (f", or diverging more often (Holm-adjusted Fisher exact p < {alpha:g}, or no round finished)"
+                if table["diverged_more"].any() else "")
     return (f"Gate: {len(worse)} of {int(table['tested'].sum())} tested experiments significantly worse than their "
-            f"baseline (Holm-adjusted paired p < {alpha:g}) by more than {shown}: {'FAIL' if len(worse) else 'pass'}.")
+            f"baseline (Holm-adjusted paired p < {alpha:g}) by more than {shown}{diverged}: "
+            f"{'FAIL' if len(worse) else 'pass'}.")

@@ -24,6 +24,8 @@ def shown_metrics(primary: str) -> tuple[str, ...]:
 
 
 def _brief(metrics: dict[str, float], shown: tuple[str, ...]) -> str:
+    if "diverged_epoch" in metrics:
+        return f"diverged at epoch {int(metrics['diverged_epoch'])} (loss or outputs not finite)"
     return " ".join(f"{k}={metrics[k]:.4f}" for k in dict.fromkeys(shown) if k in metrics)
 
 
@@ -63,7 +65,9 @@ class PlainLog:
             self._say(f"round {index + 1}/{self.rounds} epoch {epoch + 1}: {_brief(metrics, self.shown)}")
 
     def round_finished(self, index: int, metrics: dict[str, float]) -> None:
-        self._say(f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "
+        self._say(f"round {index + 1}/{self.rounds} after {time.perf_counter() - self.t0:.1f}s: "
+                  f"{_brief(metrics, self.shown)}" if "diverged_epoch" in metrics else
+                  f"round {index + 1}/{self.rounds} finished in {time.perf_counter() - self.t0:.1f}s: "
                   f"{_brief(metrics, self.shown)}")
 
     def note(self, text: str) -> None:

@@ -90,16 +90,16 @@ def open_store(path: Path, option: str = "--against") -> Store:
 
 
 def finished(store: Store) -> list[dict[str, Any]]:
-    """Every experiment of the store with finished rounds, in id order."""
+    """Every experiment of the store with stored rounds, finished or diverged, in id order."""
     frame = store.experiments()
-    return [store.experiment(int(i)) for i in frame.loc[frame["rounds"] > 0, "id"]]
+    return [store.experiment(int(i)) for i in frame.loc[(frame["rounds"] > 0) | (frame["diverged"] > 0), "id"]]
 
 
 def candidates(store: Store, ids: list[int], task: str | None, where: list[str]) -> list[dict[str, Any]]:
     """The candidate experiments: those chosen by ids, --task and --where (as `suite compare` chooses, so of one
     task), or else every experiment with finished rounds, of any task."""
     if ids or task or where:
-        return select(store, ids, task, where)
+        return select(store, ids, task, where, with_diverged=True)
     chosen = finished(store)
     if not chosen:
         raise SuiteError(f"no experiment with finished rounds in {store.path} (see `suite results`)")
@@ -184,7 +184,8 @@ def _row(pair: Pair, alpha: float) -> dict[str, Any]:
         "task": pair.task, "metric": metric.name, "declaration": metric, "experiment": cand.experiment_id,
         "baseline": base.experiment_id, "label": cand.label, "n_candidate": len(cand.values),
         "n_baseline": len(base.values), "n_paired": len(keys), "tested": tested, "identical": False,
-        "sd_difference": math.nan, "mde": math.nan}
+        "sd_difference": math.nan, "mde": math.nan, "diverged_candidate": cand.diverged,
+        "diverged_baseline": base.diverged, "p_diverged": _diverged_more(cand, base)}
     if tested:  # every number of the row is of the shared rounds
         ours, theirs = cand.values.loc[keys].to_numpy(float), base.values.loc[keys].to_numpy(float)
         result = compare(base, cand, metric)
@@ -196,12 +197,23 @@ def _row(pair: Pair, alpha: float) -> dict[str, Any]:
                                        "p_improvement")}
     else:  # no test: the means of all their rounds, for information
         ours, theirs = cand.array, base.array
-        row |= {"difference": float(np.mean(ours) - np.mean(theirs)), "diff_low": math.nan, "diff_high": math.nan,
-                "p_t": math.nan, "p_rank": math.nan, "d_z": math.nan, "p_improvement": math.nan}
+        row |= {"difference": float(np.mean(ours) - np.mean(theirs)) if len(ours) and len(theirs) else math.nan,
+                "diff_low": math.nan, "diff_high": math.nan, "p_t": math.nan, "p_rank": math.nan, "d_z": math.nan,
+                "p_improvement": math.nan}
     for side, values in (("candidate", ours), ("baseline", theirs)):
-        row[f"mean_{side}"] = float(np.mean(values))
+        row[f"mean_{side}"] = float(np.mean(values)) if len(values) else math.nan
         row[f"std_{side}"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
     return row
+
+
+def _diverged_more(candidate: Sample, baseline: Sample) -> float:
+    """One-sided Fisher exact p-value that the candidate's rounds diverge more often than the baseline's (1 when
+    it diverged no more often)."""
+    table = [[candidate.diverged, candidate.rounds or len(candidate.values)],
+             [baseline.diverged, baseline.rounds or len(baseline.values)]]
+    if candidate.diverged * sum(table[1]) <= baseline.diverged * sum(table[0]):
+        return 1.0
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
 
 
 def verdict_table(pairs: list[Pair], alpha: float = ALPHA) -> pd.DataFrame:
@@ -215,6 +227,11 @@ def verdict_table(pairs: list[Pair], alpha: float = ALPHA) -> pd.DataFrame:
     for column in ("p_t", "p_rank"):
         table[f"{column}_holm"] = holm(table[column].astype(float).tolist())
     table["significant"] = table["tested"] & (table["p_t_holm"] < alpha)
+    table["p_diverged_holm"] = holm(table["p_diverged"].astype(float).tolist())
+    # Worse by divergence: every candidate round diverged where the baseline finished some (nothing left to
+    # compare), or its rounds diverged significantly more often.
+    table["diverged_more"] = (((table["n_candidate"] == 0) & (table["n_baseline"] > 0))
+                              | (table["p_diverged_holm"] < alpha))
     table["direction"] = [_direction(row) for row in table.to_dict("records")]
     table["verdict"] = [_verdict(row) for row in table.to_dict("records")]
     table.attrs["alpha"] = alpha
@@ -232,6 +249,9 @@ def _direction(row: dict[str, Any]) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> str:
+    if row["diverged_more"]:
+        return (f"worse: {row['diverged_candidate']} diverged round(s) against {row['diverged_baseline']} in the "
+                "baseline" + ("" if row["n_candidate"] else ", none finished"))
     if not row["tested"]:
         return (f"not tested: {row['n_paired']} shared round{'s' if row['n_paired'] != 1 else ''} (a paired test "
                 "needs 2 or more with the same seed and round index)")
@@ -245,7 +265,8 @@ def _verdict(row: dict[str, Any]) -> str:
 def regressions(table: pd.DataFrame, margin: float = 0.0) -> pd.DataFrame:
     """The rows of `verdict_table` significantly worse than their baseline by more than `margin`, in the metric's
     display unit (percentage points for a metric shown in %: Metric.scale): Holm-adjusted paired p below alpha and
-    the difference beyond −margin in the metric's declared direction. A metric without a direction can't gate."""
+    the difference beyond −margin in the metric's declared direction; or worse by divergence (verdict_table's
+    `diverged_more`). A metric without a direction can't gate."""
     check_margin(margin)
     for metric in {row["declaration"] for row in table.to_dict("records")}:
         if not metric.ranked:
@@ -253,4 +274,5 @@ def regressions(table: pd.DataFrame, margin: float = 0.0) -> pd.DataFrame:
                              "is better), so nothing is worse; choose another --metric")
     worse_by = [(-row["difference"] if row["declaration"].higher_is_better else row["difference"])
                 * row["declaration"].scale for row in table.to_dict("records")]
-    return table[table["significant"] & (pd.Series(worse_by, index=table.index) > margin)]
+    return table[(table["significant"] & (pd.Series(worse_by, index=table.index) > margin))
+                 | table["diverged_more"]]

@@ -32,6 +32,7 @@ class Sample:
     values: pd.Series
     command: str = ""  # the `suite run` command that reproduces it
     rounds: int = 0  # the rounds behind the values (more than len(values) for per-group metrics)
+    diverged: int = 0  # the experiment's diverged rounds: not among the values (docs/statistics.md)
 
     @property
     def array(self) -> np.ndarray:
@@ -173,7 +174,8 @@ def comparison_table(samples: list[Sample], reference_id: int, metric: Metric,
     rows = []
     for index, sample in enumerate(ordered):
         row: dict = {"experiment": sample.experiment_id, "label": sample.label, "command": sample.command,
-                     "rounds": sample.rounds or len(sample.values), **describe(sample.array)}
+                     "rounds": sample.rounds or len(sample.values), "diverged": sample.diverged,
+                     **describe(sample.array)}
         if index:
             against = ordered[index - 1] if versus == "previous" else ordered[0]
             row |= compare(against, sample, metric) | {"versus": against.experiment_id, "n_versus": len(against.values)}

@@ -30,8 +30,10 @@ def matches(experiment: dict[str, Any], filters: dict[str, Any]) -> bool:
     return all(experiment["config"].get(k) == v for k, v in filters.items())
 
 
-def select(store: Store, ids: list[int], task_name: str | None, where: list[str]) -> list[dict[str, Any]]:
-    """The chosen experiments (each with finished rounds), in id order; every one of a single task."""
+def select(store: Store, ids: list[int], task_name: str | None, where: list[str],
+           with_diverged: bool = False) -> list[dict[str, Any]]:
+    """The chosen experiments (each with finished rounds, or with `with_diverged` also those whose every stored
+    round diverged), in id order; every one of a single task."""
     if ids:
         chosen = [store.experiment(i) for i in dict.fromkeys(ids)]
     else:
@@ -49,7 +51,8 @@ def select(store: Store, ids: list[int], task_name: str | None, where: list[str]
             raise SuiteError("--where needs --task or experiment ids")
         filters = parse_where(registry.get_task(tasks[0]), where)
         chosen = [e for e in chosen if matches(e, filters)]
-    finished = set(store.experiments().query("rounds > 0")["id"])
+    stored = store.experiments()
+    finished = set(stored.query("rounds > 0 or diverged > 0" if with_diverged else "rounds > 0")["id"])
     chosen = [e for e in chosen if e["id"] in finished]
     if not chosen:
         raise SuiteError(f"no experiment with finished rounds matches in {store.path} (see `suite results`)")
@@ -90,17 +93,23 @@ def reproduce(experiment: dict[str, Any], rounds: pd.DataFrame) -> str:
 
 def samples(store: Store, experiments: list[dict[str, Any]], metric: Metric) -> list[Sample]:
     """Each experiment's values of `metric`, keyed by (seed, round_index): one per finished round, or one per
-    measurement for a metric measured once for a group of stacked rounds."""
+    measurement for a metric measured once for a group of stacked rounds; diverged rounds are counted, not valued
+    (an experiment with no finished round has no values)."""
     names = labels(experiments)
     out = []
     for e in experiments:
         rounds = store.rounds(e["id"])
+        diverged = len(store.diverged(e["id"]))
+        if not len(rounds) and diverged:
+            out.append(Sample(e["id"], names[e["id"]], pd.Series([], dtype=float, index=pd.MultiIndex.from_tuples(
+                [], names=["seed", "round_index"])), "", 0, diverged))
+            continue
         if metric.name not in rounds or rounds[metric.name].isna().all():
             known = metric_columns(rounds)
             raise SuiteError(f"--metric {metric.name!r}: not stored for experiment {e['id']}; it has: "
                              f"{', '.join(known)}")
         out.append(Sample(e["id"], names[e["id"]], metric_values(rounds, metric), reproduce(e, rounds),
-                          measured_rounds(rounds, metric)))
+                          measured_rounds(rounds, metric), diverged))
     return out
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suite.core.errors import SuiteError
-from suite.core.records import RoundResult
+from suite.core.records import DIVERGED, FINISHED, RoundResult
 
 if TYPE_CHECKING:  # pandas is imported by the methods that read tables: the command line starts without it
     import pandas as pd
@@ -103,6 +104,11 @@ ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # ve
 # Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade). Version 5 moved time and
 # memory from rounds and epochs to measurements (_split_measurements).
 COST_COLUMNS = ("seconds", "seconds_per_epoch", "peak_memory_bytes")
+
+
+def _json(values: dict[str, float]) -> str:
+    """Metrics as strict JSON: a non-finite value (a diverged round's last epoch) is stored as null."""
+    return json.dumps({k: v if math.isfinite(v) else None for k, v in values.items()})
 
 
 def _now() -> str:
@@ -207,13 +213,28 @@ class Store:
         return out
 
     def experiments(self) -> pd.DataFrame:
-        """One row per experiment with its number of finished rounds."""
+        """One row per experiment with its numbers of finished rounds and of diverged ones."""
         import pandas as pd
 
         return pd.read_sql_query(
-            "SELECT e.id, e.task, e.config_hash, e.config, e.created, e.device, COUNT(r.id) AS rounds"
-            " FROM experiments e LEFT JOIN rounds r ON r.experiment_id = e.id AND r.status = 'finished'"
-            " GROUP BY e.id ORDER BY e.id", self.db)
+            "SELECT e.id, e.task, e.config_hash, e.config, e.created, e.device,"
+            f" COUNT(r.id) FILTER (WHERE r.status = '{FINISHED}') AS rounds,"
+            f" COUNT(r.id) FILTER (WHERE r.status = '{DIVERGED}') AS diverged"
+            " FROM experiments e LEFT JOIN rounds r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.id", self.db)
+
+    def diverged(self, experiment_id: int, seed: int | None = None,
+                 indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """The diverged rounds (round_index, seed, the epoch they diverged at), of a seed and round indices."""
+        query = ("SELECT round_index, seed, CAST(json_extract(metrics, '$.diverged_epoch') AS INTEGER) AS epoch"
+                 " FROM rounds"
+                 f" WHERE experiment_id = ? AND status = '{DIVERGED}'")
+        params: list[Any] = [experiment_id]
+        if seed is not None:
+            query += " AND seed = ?"
+            params.append(seed)
+        wanted = None if indices is None else set(indices)
+        return [dict(r) for r in self.db.execute(query + " ORDER BY seed, round_index", params)
+                if wanted is None or r["round_index"] in wanted]
 
     # rounds ----------------------------------------------------------------------------------------------
 
@@ -237,7 +258,7 @@ class Store:
                 self.db.execute(f"DELETE FROM rounds WHERE experiment_id = ? AND seed = ? AND round_index IN "
                                 f"({marks})", (experiment_id, seed, *replaced))
                 self._drop_unused_measurements(experiment_id)
-            present = self.finished_round_indices(experiment_id, seed)
+            present = self.stored_round_indices(experiment_id, seed)
             kept = [(index, result) for index, result in zip(indices, results, strict=True) if index not in present]
             if not kept:
                 return []
@@ -258,11 +279,11 @@ class Store:
                              f"{len(result.epoch_seconds)} timed")
         cur = self.db.execute(
             "INSERT INTO rounds (experiment_id, round_index, seed, status, metrics, device, finished, measurement_id,"
-            " code_digest, code_commit) VALUES (?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)",
-            (experiment_id, round_index, seed, json.dumps(result.metrics), result.device, _now(), measurement,
-             result.code_digest, result.code_commit))
+            " code_digest, code_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (experiment_id, round_index, seed, result.status, _json(result.metrics), result.device, _now(),
+             measurement, result.code_digest, result.code_commit))
         self.db.executemany("INSERT INTO epochs (round_id, epoch, metrics) VALUES (?, ?, ?)",
-                            [(cur.lastrowid, i, json.dumps(m)) for i, m in enumerate(result.curves)])
+                            [(cur.lastrowid, i, _json(m)) for i, m in enumerate(result.curves)])
         rows = []
         for split, values in result.scores.items():
             targets = result.targets.get(split)
@@ -272,9 +293,10 @@ class Store:
         self.db.executemany(
             "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
 
-    def finished_round_indices(self, experiment_id: int, seed: int, code_digest: str | None = None) -> set[int]:
-        """The finished rounds of a seed; with `code_digest`, only those that code trained."""
-        query = "SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ? AND status = 'finished'"
+    def stored_round_indices(self, experiment_id: int, seed: int, code_digest: str | None = None) -> set[int]:
+        """The stored rounds of a seed, finished or diverged (a diverged round is a result: not trained again);
+        with `code_digest`, only those that code trained."""
+        query = "SELECT round_index FROM rounds WHERE experiment_id = ? AND seed = ?"
         params: list[Any] = [experiment_id, seed]
         if code_digest is not None:
             query += " AND code_digest = ?"
@@ -282,9 +304,9 @@ class Store:
         return {int(r[0]) for r in self.db.execute(query, params)}
 
     def code_versions(self, experiment_id: int) -> list[dict[str, Any]]:
-        """The code versions an experiment's finished rounds ran with, most rounds first."""
+        """The code versions an experiment's stored rounds (finished or diverged) ran with, most rounds first."""
         rows = self.db.execute("SELECT code_digest, code_commit, COUNT(*) AS rounds, MIN(finished) AS first,"
-                               " MAX(finished) AS last FROM rounds WHERE experiment_id = ? AND status = 'finished'"
+                               " MAX(finished) AS last FROM rounds WHERE experiment_id = ?"
                                " GROUP BY code_digest, code_commit ORDER BY rounds DESC, last DESC",
                                (experiment_id,))
         return [dict(r) for r in rows]
@@ -310,7 +332,8 @@ class Store:
 
         query = ("SELECT r.*, m.seconds AS round_seconds, m.seconds_per_epoch, m.peak_memory_bytes / 1048576.0"
                  " AS peak_memory_mb, json_array_length(m.round_indices) AS group_size FROM rounds r"
-                 " JOIN measurements m ON m.id = r.measurement_id WHERE r.experiment_id = ? AND r.status = 'finished'")
+                 " JOIN measurements m ON m.id = r.measurement_id"
+                 f" WHERE r.experiment_id = ? AND r.status = '{FINISHED}'")
         params: list[Any] = [experiment_id]
         if seed is not None:
             query += " AND r.seed = ?"

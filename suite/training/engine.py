@@ -7,6 +7,7 @@ and batches are taken by index, with no DataLoader and no host synchronisation i
 steps are taken (one model, or K stacked) is the stepper's business (suite.training.steppers).
 """
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,24 +78,31 @@ def check_patience(config: Any, splits: dict[str, Split]) -> None:
         raise SuiteError("--patience: early stopping needs a validation split, and this configuration has none")
 
 
+def finite(values: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in values.values())
+
+
 def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], stopping: EarlyStopping,
            epochs_run: int, accel: Acceleration = PLAIN
-           ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+           ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor], bool]:
     """After training: restore the best epoch's weights (early stopping), then measure the model on every split.
-    Returns the round's metrics and its val/test scores with their targets."""
+    Returns the round's metrics, its val/test scores with their targets, and whether every output was finite
+    (when not, the metrics are only the epochs: task metrics of non-finite outputs mean nothing)."""
     if stopping.best_state is not None:
         model.load_state_dict(stopping.best_state)
     metrics = {"epochs": float(epochs_run)}
     if stopping.best_epoch >= 0:
         metrics["best_epoch"] = float(stopping.best_epoch + 1)
     outputs = {name: predict(task, config, model, split, accel) for name, split in splits.items()}
+    if not all(finite(o) for o in outputs.values()):
+        return metrics, {}, {}, False
     for name, split in splits.items():
         metrics |= prefixed(name, split_metrics(task, config, outputs[name], split))
     metrics |= task.final_metrics(config, outputs, splits)
     scores = {name: s.cpu() for name in ("val", "test") if name in splits
               and (s := task.scores(config, outputs[name], splits[name])) is not None}
     targets = {name: splits[name]["target"].cpu() for name in scores if "target" in splits[name]}
-    return metrics, scores, targets
+    return metrics, scores, targets, True
 
 
 def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str, Split]], device: torch.device,
@@ -103,7 +111,11 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
     """Train len(models) rounds together, round k on splits[k] with its batch order and augmentation stream, up to
     config.epochs epochs. With config.patience > 0 each round stops on its validation loss at its own epoch and
     gets its best epoch's weights back (stacked steps go on until every round has stopped). Then each round is
-    measured on every split. Every result carries the run's one measurement of time and memory."""
+    measured on every split. Every result carries the run's one measurement of time and memory.
+
+    A round whose epoch loss or validation metrics become non-finite stops there, diverged (the others go on);
+    one whose final outputs are non-finite diverged at its last epoch. Diverged rounds keep their curves and the
+    metrics they have, never their scores."""
     check_compile(accel, len(models))
     check_patience(config, splits[0])
     check_stackable(splits)
@@ -115,6 +127,7 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
         schedule = make_schedule(config, stepper.optimizer)
         stopping = [EarlyStopping(config.patience) for _ in models]
         training = list(range(len(models)))
+        diverged: dict[int, int] = {}  # round → the epoch (1-based) whose numbers were not finite
         curves: list[list[dict[str, float]]] = [[] for _ in models]
         epoch_seconds: list[float] = []
         for epoch in range(config.epochs):
@@ -129,8 +142,11 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
                 row = {"lr": lr} | prefixed("train", running[k])
                 if "val" in splits[k]:
                     row |= prefixed("val", evaluate(task, config, stepper.models[k], splits[k]["val"], accel))
-                    if stopping[k].update(epoch, row["val_loss"], stepper.models[k]):
-                        stopped.append(k)
+                if not all(math.isfinite(v) for v in row.values()):
+                    diverged[k] = epoch + 1
+                    stopped.append(k)
+                elif "val" in splits[k] and stopping[k].update(epoch, row["val_loss"], stepper.models[k]):
+                    stopped.append(k)
                 curves[k].append(row)
                 if on_epoch is not None:
                     on_epoch(k, epoch, row)
@@ -141,6 +157,12 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
         finished = [finish(task, config, stepper.models[k], splits[k], stopping[k], len(curves[k]), accel)
                     for k in range(len(models))]
     seconds = time.perf_counter() - start
-    return [RoundResult(metrics=m, curves=curves[k], epoch_seconds=epoch_seconds, seconds=seconds,
-                        peak_memory_bytes=peak.bytes, device=accel.describe(device), scores=s, targets=t)
-            for k, (m, s, t) in enumerate(finished)]
+    results = []
+    for k, (metrics, scores, targets, outputs_finite) in enumerate(finished):
+        epoch = diverged.get(k, None if outputs_finite else len(curves[k]))
+        if epoch is not None:
+            metrics, scores, targets = metrics | {"diverged_epoch": float(epoch)}, {}, {}
+        results.append(RoundResult(metrics=metrics, curves=curves[k], epoch_seconds=epoch_seconds, seconds=seconds,
+                                   peak_memory_bytes=peak.bytes, device=accel.describe(device), scores=scores,
+                                   targets=targets, diverged_epoch=epoch))
+    return results

@@ -31,8 +31,8 @@ def test_rounds_resume_by_index_and_seed(tmp_path):
         store.add_round(exp, index, seed=0, result=result(0.5 + index / 10))
     store.close()
     reopened = Store(path)
-    assert reopened.finished_round_indices(exp, 0) == {0, 1, 2}
-    assert reopened.finished_round_indices(exp, 1) == set()
+    assert reopened.stored_round_indices(exp, 0) == {0, 1, 2}
+    assert reopened.stored_round_indices(exp, 1) == set()
     rounds = reopened.rounds(exp, 0, range(2))
     assert list(rounds["round_index"]) == [0, 1]
     assert list(rounds["test_accuracy"]) == [0.5, 0.6]
@@ -49,7 +49,7 @@ def test_delete_rounds_removes_their_curves(tmp_path):
     store.add_round(exp, 0, 1, result(0.6))
     assert store.delete_rounds(exp, 0) == 1
     assert store.db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 2  # the seed-1 round's
-    assert store.finished_round_indices(exp, 1) == {0}
+    assert store.stored_round_indices(exp, 1) == {0}
 
 
 def test_reader_is_not_blocked_by_a_writer(tmp_path):
@@ -73,7 +73,7 @@ def test_interrupted_transaction_leaves_no_partial_round(tmp_path):
     broken.epoch_seconds = broken.epoch_seconds[:1]  # curves and timings disagree: the epochs insert fails
     with pytest.raises(ValueError):
         store.add_round(exp, 0, 0, broken)
-    assert store.finished_round_indices(exp, 0) == set()
+    assert store.stored_round_indices(exp, 0) == set()
 
 
 def test_not_a_database_is_reported_and_left_alone(tmp_path):
