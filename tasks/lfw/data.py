@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import warnings
 from importlib.metadata import version
@@ -33,7 +34,10 @@ LAYOUT_ROOTS = {
 PAIRS_FILES = {"DevTrain": "pairsDevTrain.txt", "DevTest": "pairsDevTest.txt", "View 2": "pairs.txt"}
 IMAGE_SIDE = 250  # every LFW image, in every layout
 FACE_BOX = 125  # crop "face": the centred 125×125 box, about the face in LFW's deep-funneled and LFW-a images
-CACHE_FORMAT = 1  # bump when the cache file's contents or the preprocessing change meaning
+CACHE_FORMAT = 1  # bump when the cached tensor or the preprocessing change meaning (the version is in the name)
+# The tensor bytes' digest is stored beside them: torch.load checks no zip CRC, so flipped bytes would load.
+# sha256, not blake2b: faster here, with OpenSSL's SHA instructions (docs/benchmarks.md).
+DIGEST = "images_sha256"
 CHUNK = 256  # images decoded, then resized in one interpolate call: ~16 MB per channel
 
 Key = tuple[str, int]  # (person's name, image number)
@@ -217,7 +221,12 @@ def load_images(root: Path, layout: str, keys: list[Key], crop: str, size: int, 
 
     The cache file's name holds a hash of the preprocessing parameters, the layout, the format version and, per
     image, its relative path, size and mtime: any change there gives another file, so nothing stale is reused.
-    The file is written atomically; an unreadable one is rebuilt.
+    The file also holds the sha256 of the tensor's bytes, checked on every load. It is written atomically; one that
+    is unreadable, corrupt (its digest does not match) or has no digest (written before digests were stored) is
+    rebuilt from the images in its place, with one line on stderr. Its sources are always there to rebuild from:
+    the file is named by their stats, so a cache is only looked up once every image it holds has been found.
+
+    A set of images that is constant (all one grey level) is refused: it has nothing to learn or normalise.
     """
     if crop not in ("none", "face"):
         raise SuiteError(f"crop must be none or face, got {crop!r}")
@@ -230,12 +239,31 @@ def load_images(root: Path, layout: str, keys: list[Key], crop: str, size: int, 
     paths = [image_path(root, *key) for key in keys]
     digest = _cache_key(root, layout, paths, crop, size, channels)
     cache_path = Path(cache_dir) / f"lfw-{layout}-{crop}-{size}px-{channels}ch-{digest[:20]}.pt"
-    images = _read_cache(cache_path, digest, keys, (len(keys), channels, size, size))
+    images, stale = _read_cache(cache_path, digest, keys, (len(keys), channels, size, size))
     hit = images is not None
+    if stale:
+        print(f"suite: image cache {cache_path} {stale}: rebuilding it from the images", file=sys.stderr, flush=True)
     if not hit:
         images = _preprocess(paths, crop, size, channels)
-        _write_cache(cache_path, {"format": CACHE_FORMAT, "key": digest, "keys": keys, "images": images})
+    _refuse_constant(images, root)  # before writing: nothing is cached from a refused build
+    if not hit:
+        _write_cache(cache_path, {"format": CACHE_FORMAT, "key": digest, "keys": keys, "images": images,
+                                  DIGEST: tensor_digest(images)})
     return LoadedImages(images, rows, hit, cache_path)
+
+
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 of a CPU tensor's bytes, hashed in place through numpy's buffer (no copy)."""
+    return hashlib.sha256(tensor.contiguous().numpy()).hexdigest()
+
+
+def _refuse_constant(images: torch.Tensor, root: Path) -> None:
+    """Every image one grey level (blank or overwritten files): a SuiteError now, not NaNs or chance accuracy later.
+    aminmax, not std: one pass over the uint8 images; constant means std 0 exactly."""
+    low, high = torch.aminmax(images)
+    if low == high:
+        raise SuiteError(f"the {len(images)} LFW images under {root} are constant (std 0, every pixel {int(low)}): "
+                         "cannot normalise; the files are probably corrupt")
 
 
 def _cache_key(root: Path, layout: str, paths: list[Path], crop: str, size: int, channels: int) -> str:
@@ -255,18 +283,27 @@ def _cache_key(root: Path, layout: str, paths: list[Path], crop: str, size: int,
     return hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode()).hexdigest()
 
 
-def _read_cache(path: Path, digest: str, keys: list[Key], shape: tuple[int, ...]) -> torch.Tensor | None:
-    """The cached tensor if the file is there, readable and exactly what was asked for; else None (rebuild)."""
+def _read_cache(path: Path, digest: str, keys: list[Key],
+                shape: tuple[int, ...]) -> tuple[torch.Tensor | None, str | None]:
+    """(the cached tensor, None) if the file is there, readable, exactly what was asked for and matches its digest;
+    else (None, why it is rejected), the why None when there is no file (rebuild either way)."""
     if not path.is_file():
-        return None
+        return None, None
     try:
         saved = torch.load(path, weights_only=True)
         images = saved["images"]
         valid = (saved["format"] == CACHE_FORMAT and saved["key"] == digest and list(map(tuple, saved["keys"])) == keys
                  and images.dtype == torch.uint8 and tuple(images.shape) == shape)
+        stored = saved.get(DIGEST)
     except Exception:  # truncated, overwritten, an old format: any unreadable file is rebuilt
-        return None
-    return images if valid else None
+        return None, "cannot be read (truncated or overwritten)"
+    if not valid:
+        return None, "holds other images than its name says"
+    if stored is None:  # rebuilt, not trusted once: its contents were never checked, so a digest would bless them
+        return None, "has no digest of its contents (written by an older version)"
+    if stored != tensor_digest(images):
+        return None, "is corrupt (its images do not match the digest stored with them)"
+    return images, None
 
 
 def _write_cache(path: Path, content: dict) -> None:

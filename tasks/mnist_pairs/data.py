@@ -55,7 +55,11 @@ def check_idx(path: Path, magic: int) -> tuple[int, ...]:
 
 
 def load_digits(data_dir: Path, download: bool = False) -> Digits:
-    """Check the four IDX files, read them with torchvision's readers and pool 28×28 → 14×14 (2×2 mean)."""
+    """Check the four IDX files, read them with torchvision's readers and pool 28×28 → 14×14 (2×2 mean).
+
+    An images file whose pixels are all one value (all zero: a blanked or corrupt file) is refused here, when the
+    data is prepared: normalise would divide by the training file's std of 0, and training diverge on NaN inputs
+    (a constant test file would not give NaNs but is as corrupt)."""
     # torchvision.datasets takes seconds to import: only commands that read data pay for it.
     from torchvision.datasets import MNIST
     from torchvision.datasets.mnist import read_image_file, read_label_file
@@ -78,6 +82,7 @@ def load_digits(data_dir: Path, download: bool = False) -> Digits:
         if key.endswith("images"):
             images = read_image_file(path).unsqueeze(1).float()
             tensors[key] = F.avg_pool2d(images, kernel_size=2).squeeze(1)
+            check_spread(tensors[key], path)
         else:
             tensors[key] = read_label_file(path).long()
     labels = torch.cat([tensors["train_labels"], tensors["test_labels"]])
@@ -105,8 +110,18 @@ def draw_pairs(images: torch.Tensor, labels: torch.Tensor, counts: list[int],
     return sets
 
 
+def check_spread(images: torch.Tensor, source: str, advice: str = "the file is probably corrupt") -> None:
+    """A SuiteError naming `source` when the images' std is 0 or not finite: they cannot be standardised."""
+    std = float(images.std()) if images.numel() > 1 else 0.0  # std of one value is NaN; it is constant all the same
+    if not math.isfinite(std) or std == 0:
+        raise SuiteError(f"{source}: images are constant (std {std:g}): cannot normalise; {advice}")
+
+
 def normalise(splits: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
-    """Standardise every split with the mean and std of the training inputs (no test information leaks)."""
+    """Standardise every split with the mean and std of the training inputs (no test information leaks).
+
+    load_digits has refused constant files; a round's training pairs can still all be blank (a tiny --pairs)."""
+    check_spread(splits["train"]["x"], "this round's training pairs", "draw more of them (--pairs)")
     mean, std = splits["train"]["x"].mean(), splits["train"]["x"].std()
     return {name: {**split, "x": (split["x"] - mean) / std} for name, split in splits.items()}
 

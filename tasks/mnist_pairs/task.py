@@ -36,8 +36,9 @@ class MnistConfig(BaseConfig):
     alpha: float = option(0.2, "Weight of the target loss when --aux-loss: α·target + (1−α)/2·(aux₁+aux₂).",
                           min=0.0, max=1.0)
     dropout: float = option(0.3, "Siamese dropout rate.", min=0.0, max=0.99)
-    hidden: int = option(40, "Baseline: units of each hidden layer.", min=1)
-    fc_hidden: int = option(128, "Siamese: units of each branch's hidden FC layer and of the head.", min=1)
+    hidden: int = option(40, "Baseline: units of each hidden layer.", min=1, max=65_536)
+    fc_hidden: int = option(128, "Siamese: units of each branch's hidden FC layer and of the head.", min=1,
+                            max=65_536)
     pairs: int = option(1000, "Pairs per round in the training set and, separately, in the test set.",
                         min=1, max=TEST_SIZE // 2)
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)

@@ -1,6 +1,8 @@
 """`suite data stats|prepare lfw` and `suite run lfw` as a user runs them."""
 
 import pytest
+import torch
+from torchvision.io import write_jpeg
 
 from suite.results.store import Store
 from tests.cli_helpers import suite
@@ -24,6 +26,9 @@ def test_data_stats_on_real_lfw_a(tmp_path, lfw_data_dir):
     (lambda tree: (tree / "lfw-a" / "pairsDevTest.txt").write_text("7\nEve_Fox\t1\t2\n"), "pairsDevTest.txt"),
     (lambda tree: (tree / "lfw-a" / "lfw2" / "Ann_Lee" / "Ann_Lee_0001.jpg").write_bytes(b"\xff\xd8\xff\xe0"),
      "Ann_Lee_0001.jpg"),
+    (lambda tree: [write_jpeg(torch.full((1, 250, 250), 128, dtype=torch.uint8), str(path))
+                   for path in (tree / "lfw-a" / "lfw2").glob("*/*.jpg")],
+     "are constant (std 0"),  # every image one grey: constant, refused when the data is prepared
 ])
 @pytest.mark.slow
 def test_bad_data_is_one_line_and_exit_2(tmp_path, lfw_a_tree, damage, message):

@@ -1,4 +1,5 @@
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from torchvision.io import write_jpeg
 
 from suite.core.errors import SuiteError
 from tasks.lfw.data import (
+    DIGEST,
     Pair,
     check_images,
     dataset_stats,
@@ -22,6 +24,7 @@ from tasks.lfw.data import (
     people,
     read_pairs,
     split_validation,
+    tensor_digest,
     view2_folds,
 )
 from tests.tasks.lfw.conftest import PEOPLE, colours, make_image, make_lfw, value
@@ -235,6 +238,65 @@ def test_corrupt_cache_file_is_rebuilt(lfw_a_tree, tmp_path, damage):
     assert load(lfw_a_tree, tmp_path / "cache").cache_hit
 
 
+def flip_tensor_bytes(path: Path, count: int = 16) -> None:
+    """Invert `count` bytes in the middle of the largest tensor record of a torch.save file, in place; its pickled
+    metadata (format, key, keys, digest) and the zip directory stay as written (torch.load checks no CRC)."""
+    with zipfile.ZipFile(path) as archive:
+        record = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    assert record.compress_type == zipfile.ZIP_STORED  # torch stores tensors uncompressed: offsets are bytes
+    data = bytearray(path.read_bytes())
+    header = record.header_offset
+    start = header + 30 + int.from_bytes(data[header + 26:header + 28], "little") \
+        + int.from_bytes(data[header + 28:header + 30], "little")  # local header: 30 bytes, name, extra field
+    middle = start + record.file_size // 2
+    data[middle:middle + count] = bytes(b ^ 0xFF for b in data[middle:middle + count])
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_the_cached_images_are_detected_and_rebuilt(lfw_a_tree, tmp_path, capsys):
+    first = load(lfw_a_tree, tmp_path / "cache")
+    assert torch.load(first.cache_path, weights_only=True)[DIGEST] == tensor_digest(first.images)
+    flip_tensor_bytes(first.cache_path)
+    damaged = torch.load(first.cache_path, weights_only=True)  # still loads: only the digest tells
+    assert not torch.equal(damaged["images"], first.images) and damaged[DIGEST] == tensor_digest(first.images)
+    capsys.readouterr()
+    rebuilt = load(lfw_a_tree, tmp_path / "cache")
+    assert not rebuilt.cache_hit and torch.equal(rebuilt.images, first.images)
+    assert capsys.readouterr().err.splitlines() == [
+        f"suite: image cache {first.cache_path} is corrupt (its images do not match the digest stored with them): "
+        "rebuilding it from the images"]
+    again = load(lfw_a_tree, tmp_path / "cache")  # the rebuilt file replaced the damaged one, under its name
+    assert again.cache_hit and torch.equal(again.images, first.images) and not capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.cache_path.name]
+
+
+def test_cache_without_a_digest_is_rebuilt_not_trusted(lfw_a_tree, tmp_path, capsys):
+    first = load(lfw_a_tree, tmp_path / "cache")
+    saved = torch.load(first.cache_path, weights_only=True)
+    old = {key: saved[key] for key in ("format", "key", "keys", "images")}  # the file as written before digests
+    old["images"] = torch.full_like(old["images"], 7)  # and wrong: nothing could have told before
+    torch.save(old, first.cache_path)
+    capsys.readouterr()
+    rebuilt = load(lfw_a_tree, tmp_path / "cache")
+    assert not rebuilt.cache_hit and torch.equal(rebuilt.images, first.images)
+    assert capsys.readouterr().err.splitlines() == [
+        f"suite: image cache {first.cache_path} has no digest of its contents (written by an older version): "
+        "rebuilding it from the images"]
+    assert DIGEST in torch.load(first.cache_path, weights_only=True)
+    assert load(lfw_a_tree, tmp_path / "cache").cache_hit
+
+
+def test_constant_images_are_refused_and_not_cached(lfw_a_tree, tmp_path):
+    _, root = find_layout(lfw_a_tree, "lfw-a")
+    for path in root.glob("*/*.jpg"):  # every image blanked to one grey: decodes and resizes to exactly 0
+        write_jpeg(torch.zeros((1, 250, 250), dtype=torch.uint8), str(path), quality=95)
+    with pytest.raises(SuiteError) as excinfo:
+        load(lfw_a_tree, tmp_path / "cache")
+    assert one_line_error(excinfo) == (f"the 7 LFW images under {root} are constant (std 0, every pixel 0): "
+                                       "cannot normalise; the files are probably corrupt")
+    assert not list((tmp_path / "cache").glob("*"))
+
+
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path
@@ -341,3 +403,6 @@ def test_real_images_cache(lfw_data_dir, tmp_path):
     second = load(lfw_data_dir, tmp_path / "cache", crop="none", size=105, keys=keys)
     assert first.images.shape == (len(keys), 1, 105, 105) and not first.cache_hit and second.cache_hit
     assert torch.equal(first.images, second.images) and first.images.float().std() > 20  # real faces, not blank
+    flip_tensor_bytes(first.cache_path, count=1)  # one byte of real faces: still a plausible image
+    rebuilt = load(lfw_data_dir, tmp_path / "cache", crop="none", size=105, keys=keys)
+    assert not rebuilt.cache_hit and torch.equal(rebuilt.images, first.images)

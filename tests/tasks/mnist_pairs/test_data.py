@@ -1,10 +1,20 @@
+import numpy as np
 import pytest
 import torch
 
 from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
-from tasks.mnist_pairs.data import check_idx, draw_pairs, load_digits, raw_dir, rotate_digits, shift_digits
+from tasks.mnist_pairs.data import (
+    check_idx,
+    draw_pairs,
+    load_digits,
+    normalise,
+    raw_dir,
+    rotate_digits,
+    shift_digits,
+)
 from tasks.mnist_pairs.task import TASK, MnistConfig
+from tests.conftest import write_idx
 
 
 def image_ids(x: torch.Tensor) -> torch.Tensor:
@@ -77,6 +87,25 @@ def test_missing_file_says_how_to_get_it(fake_mnist):
     (raw_dir(fake_mnist) / "t10k-images-idx3-ubyte").unlink()
     with pytest.raises(SuiteError, match="MNIST file missing: .*t10k-images-idx3-ubyte .*--download"):
         load_digits(fake_mnist)
+
+
+@pytest.mark.parametrize(("file", "value"), [("train-images-idx3-ubyte", 0), ("t10k-images-idx3-ubyte", 17)])
+def test_constant_images_file_is_refused_when_data_is_prepared(fake_mnist, file, value):
+    path = raw_dir(fake_mnist) / file
+    n = check_idx(path, 0x0803)[0]
+    write_idx(path, np.full((n, 28, 28), value))  # a valid IDX file, every pixel one value
+    with pytest.raises(SuiteError) as excinfo:
+        TASK.prepare(MnistConfig(), fake_mnist, False)
+    assert str(excinfo.value) == (f"{path}: images are constant (std 0): cannot normalise; "
+                                  "the file is probably corrupt")
+
+
+def test_normalise_refuses_blank_training_pairs():
+    blank = {"x": torch.zeros(3, 2, 14, 14), "target": torch.zeros(3, dtype=torch.long)}
+    test = {"x": torch.rand(3, 2, 14, 14), "target": torch.zeros(3, dtype=torch.long)}
+    with pytest.raises(SuiteError, match=r"^this round's training pairs: images are constant \(std 0\): cannot "
+                       r"normalise; draw more of them \(--pairs\)$"):
+        normalise({"train": blank, "test": test})
 
 
 def test_real_mnist(mnist_data_dir):
