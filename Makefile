@@ -32,7 +32,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # A small real comparison on CPU, as CI runs it: MNIST baseline and the four {w-sharing, aux-loss} settings,
-# 3 rounds of 10 epochs each, then the report (reports/ci/report.md, report.html, figures/).
+# 3 rounds of 10 epochs each, then the report (reports/ci/report.md, report.html, figures/). --force: reports/ci is
+# this Makefile's own folder, which also holds ci-gate's base.db and verdict.md, so that a rerun after ci-gate works.
 CI_STORE := reports/ci/suite.db
 CI_RUN := $(BIN)/suite run mnist --rounds 3 --epochs 10 --quiet --store $(CI_STORE)
 ci-report: $(STAMP)
@@ -41,7 +42,7 @@ ci-report: $(STAMP)
 	$(CI_RUN) --w-sharing --no-aux-loss
 	$(CI_RUN) --no-w-sharing --aux-loss
 	$(CI_RUN) --w-sharing --aux-loss
-	$(BIN)/suite report --task mnist --store $(CI_STORE) --out reports/ci \
+	$(BIN)/suite report --task mnist --store $(CI_STORE) --out reports/ci --force \
 		--title "MNIST digit pairs: baseline and the four Siamese settings (CI, 3 rounds × 10 epochs)"
 
 # The CI gate: the same CI experiments trained by the code of BASE_REV (a git worktree in .ci-base/, run with this

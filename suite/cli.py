@@ -218,12 +218,17 @@ def _parallel_rounds(value: str) -> int | None:
         raise SuiteError(f"--parallel-rounds: must be auto or a whole number >= 1, got {value!r}") from None
 
 
+# Upper bounds of the counts a run takes: beyond them a typo (--rounds 10000000) would only fill memory.
+COUNT_LIMITS = {"rounds": 10_000, "parallel_rounds": 1_024, "workers": 256}
+
+
 def _check_counts(opts: dict[str, Any]) -> None:
-    """--parallel-rounds read (auto → None), then --rounds, --parallel-rounds and --workers checked >= 1."""
+    """--parallel-rounds read (auto → None), then --rounds, --parallel-rounds and --workers checked in
+    1 … COUNT_LIMITS."""
     opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
-    for name in ("rounds", "parallel_rounds", "workers"):
-        if opts[name] is not None and opts[name] < 1:
-            raise SuiteError(f"{flag(name)}: must be >= 1, got {opts[name]}")
+    for name, limit in COUNT_LIMITS.items():
+        if opts[name] is not None and not 1 <= opts[name] <= limit:
+            raise SuiteError(f"{flag(name)}: must be between 1 and {limit:,}, got {opts[name]:,}")
 
 
 
@@ -437,40 +442,58 @@ def list_tasks() -> None:
 @app.command("results")
 def results(store: StoreOption = DEFAULT_PATH) -> None:
     """Stored experiments, one line each, and sweeps."""
-    from suite.results.stats import metric_values
+    from suite.report.formatting import PLAIN_ROWS, text_table
 
-    db = Store(store, create=False)
+    def show(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+        if len(rows) > PLAIN_ROWS:  # rich would take seconds to lay out thousands of rows
+            print(text_table(rows, list(columns), title))
+            return
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for cells in rows:
+            table.add_row(*cells)
+        out().print(table)
+
+    db = Store(store, readonly=True)
     frame = db.experiments()
-    table = Table(title=f"experiments in {db.path}", title_justify="left")
-    for column in ("id", "task", "rounds", "primary metric: mean ± std", "config (non-default)", "created"):
-        table.add_column(column)
+    # Each experiment's primary metric over its finished rounds, from one read of every finished round: as
+    # stats.metric_values gives it per experiment (one value per round, or per measurement for a per-group metric).
+    finished = db.rounds_of()
+    summaries: dict[int, tuple[Any, float, float]] = {}
+    for name, ids in frame.groupby("task")["id"]:
+        task = registry.tasks().get(name)
+        metric = declaration(task, task.primary_metric) if task is not None else None
+        if metric is None or metric.name not in finished:
+            continue
+        values = finished[finished["experiment_id"].isin(ids)].dropna(subset=[metric.name])
+        if metric.per_group:
+            values = values.drop_duplicates("measurement_id")
+        for experiment_id, row in values.groupby("experiment_id")[metric.name].agg(["mean", "std"]).iterrows():
+            summaries[int(experiment_id)] = metric, row["mean"], row["std"]
+    rows = []
     for row in frame.itertuples():
         task = registry.tasks().get(row.task)
-        config = json.loads(row.config)
-        described = _describe_config(task, config)
+        described = _describe_config(task, json.loads(row.config))
         primary = ""
-        if row.rounds and task is not None:
-            metric = declaration(task, task.primary_metric)
-            rounds = db.rounds(row.id)
-            values = metric_values(rounds, metric) if metric.name in rounds else None
-            if values is not None and len(values):
-                primary = (f"{metric.name}{metric.unit_suffix}: {metric.show(values.mean())} ± "
-                           f"{metric.show(values.std())}")
+        if row.id in summaries:
+            metric, mean, std = summaries[row.id]
+            primary = f"{metric.name}{metric.unit_suffix}: {metric.show(mean)} ± {metric.show(std)}"
         counted = f"{row.rounds} (+{row.diverged} diverged)" if row.diverged else str(row.rounds)
-        table.add_row(str(row.id), row.task, counted, primary, described, row.created)
-    out().print(table)
+        rows.append([str(row.id), row.task, counted, primary, described, row.created])
+    show(f"experiments in {db.path}", ("id", "task", "rounds", "primary metric: mean ± std", "config (non-default)",
+                                       "created"), rows)
     sweeps = db.sweeps()
     if len(sweeps):
-        listing = Table(title="sweeps (suite report --sweep ID)", title_justify="left")
-        for column in ("id", "task", "cells", "rounds", "swept", "experiments", "created"):
-            listing.add_column(column)
+        rows = []
         for row in sweeps.itertuples():
             record = db.sweep(row.id)
             swept = grid.describe_axes(record["spec"]["axes"])
             ids = [c["experiment_id"] for c in record["cells"]]
-            listing.add_row(str(row.id), row.task, str(row.cells), str(record["spec"]["rounds"]), swept,
-                            f"{min(ids)}–{max(ids)}" if ids else "", row.created)
-        out().print(listing)
+            rows.append([str(row.id), row.task, str(row.cells), str(record["spec"]["rounds"]), swept,
+                         f"{min(ids)}–{max(ids)}" if ids else "", row.created])
+        show("sweeps (suite report --sweep ID)", ("id", "task", "cells", "rounds", "swept", "experiments", "created"),
+             rows)
 
 
 def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:
@@ -486,7 +509,7 @@ def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `
     """One experiment: its configuration, environment, rounds and summary."""
     from suite.report.formatting import diverged_line, rounds_phrase
 
-    db = Store(store, create=False)
+    db = Store(store, readonly=True)
     experiment = db.experiment(experiment_id)
     rounds = db.rounds(experiment_id)
     diverged = db.diverged(experiment_id)
@@ -551,7 +574,7 @@ def _selection(store: Path, ids, task: str | None, where, baseline: int | None, 
     """The store, the chosen experiments, the reference id and the metric of `suite compare|report`."""
     from suite.results.selection import metric_of, select
 
-    db = Store(store, create=False)
+    db = Store(store, readonly=True)
     experiments = select(db, ids or [], task, where or [])
     reference = experiments[0]["id"] if baseline is None else baseline
     if reference not in {e["id"] for e in experiments}:
@@ -665,8 +688,12 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
                    baseline: BaselineOption = None, metric: MetricOption = None,
                    title: Annotated[str | None, typer.Option("--title", help="Report title.",
                                                              show_default="from the task and metric")] = None,
-                   out_dir: Annotated[Path, typer.Option("--out", help="Report folder (created; files in it "
-                                                                       "are replaced).")] = Path("reports/latest"),
+                   out_dir: Annotated[Path, typer.Option("--out", help="Report folder: new, empty, or one a "
+                                                       "report wrote before (its files are replaced).")]
+                   = Path("reports/latest"),
+                   force: Annotated[bool, typer.Option("--force", help="Write into --out even though it holds files "
+                                                       "no report wrote (they are left as they are; never / or "
+                                                       "the home directory).")] = False,
                    data_dir: Annotated[Path | None, typer.Option(
                        "--data-dir", help="Data directory, for galleries and data-set figures.",
                        show_default="$SUITE_DATA_DIR, else ./data; skipped when absent")] = None,
@@ -685,7 +712,7 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
     if sweep_id is not None:
         if ids or task or where:
             raise SuiteError("--sweep chooses the experiments itself: leave out ids, --task and --where")
-        db = Store(store, create=False)
+        db = Store(store, readonly=True)
         record = db.sweep(sweep_id)
         declared = metric_of(record["task"], metric)
         ranked = sweeps.sweep_table(record, sweeps.sweep_values(db, record, declared), declared)
@@ -700,7 +727,6 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
 
         verdicts = vs.against_baseline(db, vs.open_store(against), experiments, metric.name,
                                        vs.check_alpha(vs.ALPHA if alpha is None else alpha), where or [])
-    report.check_out_dir(out_dir)
     found, problem = data_dir, ""
     if data_dir is not None:
         resolve_data_dir(data_dir)  # asked for explicitly: a missing folder is an error
@@ -709,10 +735,18 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
             found = resolve_data_dir(None)
         except SuiteError as exc:
             problem = str(exc)
+    folder = report.ReportFolder(out_dir, force, keep=[store, against])  # checked before anything is written
     what = f"sweep {sweep_id}" if record else f"{len(experiments)} experiments"
     title = title or f"{experiments[0]['task']}: {metric.words} of {what}"
-    blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record, verdicts)
-    markdown, page = report.write(blocks, out_dir, title)
+
+    def progress(text: str) -> None:
+        print(f"suite report: {text}", file=sys.stderr, flush=True)
+
+    with folder:
+        blocks = report.build(db, experiments, reference, metric, title, out_dir, found, problem, record, verdicts,
+                              progress)
+        progress("writing report.md and report.html")
+        markdown, page = folder.write(blocks, title)
     out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")
 
 
@@ -723,6 +757,10 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="suite", standalone_mode=False)
     except SuiteError as exc:
         print(f"suite: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # the machine refused: disk full, permissions, I/O error — what was stored stays
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"suite: error: {exc.strerror or exc}{where}", file=sys.stderr)
         sys.exit(2)
     except typer.TyperException as exc:  # click's usage errors: unknown command, bad option value, ...
         print(f"suite: error: {exc.format_message()}", file=sys.stderr)

@@ -88,7 +88,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 class BaseConfig:
     """Fields every task shares: how the generic engine trains. Tasks subclass and may override defaults."""
 
-    epochs: int = option(25, "Training epochs per round.", min=1)
+    epochs: int = option(25, "Training epochs per round.", min=1, max=100_000)
     batch_size: int = option(100, "Mini-batch size.", min=1)
     optimizer: str = option("adam", "Optimizer.", choices=("sgd", "adam", "adamw", "rmsprop"))
     lr: float = option(1e-3, "Learning rate.", min=0.0, min_exclusive=True)

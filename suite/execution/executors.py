@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,6 +119,10 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
+class WorkerLost(SuiteError):
+    """A worker process died under the executor; what was stored stays stored."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Processes:
     """`workers` local processes, the CPU threads split between them."""
@@ -145,6 +150,10 @@ class Processes:
             try:
                 for future in as_completed(futures):
                     yield futures[future], future.result()
+            except BrokenProcessPool:  # a worker was killed (by the OOM killer, say): the pool is unusable
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise WorkerLost("a worker process died while training (killed, or out of memory?); the groups "
+                                 "in flight were dropped") from None
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise

@@ -17,8 +17,8 @@ from suite.core.identity import code_identity
 from suite.core.registry import Task
 from suite.core.seeding import SEED_LIMIT
 from suite.execution.environment import environment
-from suite.execution.executors import Context, Executor, Inline, Job
-from suite.results.store import Store
+from suite.execution.executors import Context, Executor, Inline, Job, WorkerLost
+from suite.results.store import Store, StoreWriteError
 from suite.training.devices import PLAIN, Acceleration, describe
 from suite.training.steppers import check_compile
 
@@ -99,15 +99,20 @@ def concurrent_note(indices: list[int]) -> str:
             "this experiment; kept those (a round is stored once)")
 
 
+# `--parallel-rounds auto` stacks at most this many rounds per group, so memory stays bounded whatever --rounds.
+AUTO_STACK_LIMIT = 32
+
+
 def stack_size(task: Task, parallel_rounds: int | None, pending: int, parallelism: int, accel: Acceleration) -> int:
-    """Rounds per stacked group. `auto` (None): for a task whose rounds stack well (Task.stack_rounds), all pending
-    rounds, shared evenly between the jobs the executor trains at once; otherwise (and with --compile) one at a
-    time."""
+    """Rounds per stacked group. `auto` (None): for a task whose rounds stack well (Task.stack_rounds), the pending
+    rounds shared evenly between the jobs the executor trains at once, at most AUTO_STACK_LIMIT each; otherwise (and
+    with --compile) one at a time."""
     if parallel_rounds is not None:
         return parallel_rounds
     if not task.stack_rounds or accel.compile or pending == 0:
         return 1
-    return -(-pending // parallelism)
+    groups = max(parallelism, -(-pending // AUTO_STACK_LIMIT))
+    return -(-pending // groups)
 
 
 def round_groups(task: Task, plan: RunPlan, pending: list[int]) -> list[list[int]]:
@@ -202,6 +207,11 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
                     reporters.pop(job.experiment_id).close()
     except KeyboardInterrupt:
         raise Interrupted(ran) from None
+    except (StoreWriteError, WorkerLost) as exc:  # the machine failed us: say what is safe, and how to go on
+        kept = sum(len(d) for d in done.values()) + ran
+        advice = "make room and rerun" if isinstance(exc, StoreWriteError) else "rerun"
+        raise type(exc)(f"{exc}; {kept} round(s) of this command are kept in {plan.store.path}: {advice} to "
+                        "resume") from None
     finally:
         for shown in reporters.values():
             shown.close()

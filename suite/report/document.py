@@ -10,6 +10,11 @@ import base64
 import dataclasses
 import datetime as dt
 import html
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,11 @@ from suite.results.store import Store
 from suite.results.sweeps import best_note, sweep_table, sweep_values
 
 GALLERY_PER_KIND = 4
+# Per-experiment figures (and galleries) draw at most this many experiments: the colour cycle's ten stay distinct,
+# and a figure of thousands of bars or curves says nothing. The tables always list every experiment.
+FIGURE_EXPERIMENTS = 10
+# The list of the files a report wrote into its folder (ReportFolder): what a rerun may replace or remove.
+MANIFEST = ".suite-report.json"
 
 
 @dataclasses.dataclass
@@ -51,16 +61,22 @@ class Block:
 
 def build(store: Store, experiments: list[dict[str, Any]], reference: int, metric: Metric, title: str,
           out: Path, data_dir: Path | None, data_problem: str = "", sweep: dict[str, Any] | None = None,
-          against: AgainstBaseline | None = None) -> list[Block]:
+          against: AgainstBaseline | None = None, log: Callable[[str], None] = lambda text: None) -> list[Block]:
     """Every block of the report; figures are written under out/figures/. With a sweep, its ranked table and
     figures come first. Against a baseline store, the report opens with one verdict line per matched experiment
-    and its verdict table comes before the comparison."""
+    and its verdict table comes before the comparison. The tables list every experiment; the per-experiment
+    figures at most FIGURE_EXPERIMENTS of them (figure_experiments), with a note saying so. `log` is told each
+    step as it starts (progress)."""
     figures = out / "figures"
     task = registry.tasks().get(experiments[0]["task"])
     names = labels(experiments)
-    order = [_name(e["id"], names) for e in experiments]
+    log(f"reading the rounds of {len(experiments)} experiments")
     chosen = samples(store, experiments, metric)
+    log(f"comparing {len(experiments)} experiments")
     table = comparison_table(chosen, reference, metric)
+    drawn = figure_experiments(experiments, table, reference, metric)
+    drawn_ids = {e["id"] for e in drawn}
+    order = [_name(e["id"], names) for e in drawn]
     blocks = [Block("h1", title),
               *(verdict_blocks(against) if against else []),
               Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
@@ -80,11 +96,48 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
               Block("h2", "Configurations"),
               Block("table", _configs(experiments)),
               *_setting_blocks(experiments)]
-    blocks += [Block("h2", "Figures"), *_result_figures(store, experiments, chosen, table, metric, names, order,
-                                                        figures)]
-    blocks += [Block("h2", "Data"), *_data_figures(task, experiments, store, names, data_dir, data_problem, figures)]
+    log(f"drawing the figures of {len(drawn)} experiments" + (f" (of {len(experiments)})" if len(drawn) < len(
+        experiments) else ""))
+    blocks += [Block("h2", "Figures"), *_bound_note(experiments, drawn, reference, metric),
+               *_result_figures(store, drawn, [s for s in chosen if s.experiment_id in drawn_ids],
+                                table[table["experiment"].isin(drawn_ids)], metric, names, order, figures)]
+    log("drawing the data figures" + (" and galleries" if data_dir is not None and task is not None else ""))
+    blocks += [Block("h2", "Data"), *_data_figures(task, drawn, store, names, data_dir, data_problem, figures)]
+    log(f"summarising the environment and timings of {len(experiments)} experiments")
     blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
     return blocks
+
+
+def figure_experiments(experiments: list[dict[str, Any]], table: pd.DataFrame, reference: int, metric: Metric,
+                       limit: int = FIGURE_EXPERIMENTS) -> list[dict[str, Any]]:
+    """The experiments the per-experiment figures draw, in the report's order: all of them up to `limit`; beyond,
+    the reference and the `limit` − 1 others of the best mean (by the metric's direction; the first ones for a
+    metric that has none; those without a finished round last)."""
+    if len(experiments) <= limit:
+        return experiments
+    means = {int(i): float(m) for i, m in zip(table["experiment"], table["mean"], strict=True)}
+    others = [e["id"] for e in experiments if e["id"] != reference]
+    if metric.ranked:
+        sign = -1.0 if metric.higher_is_better else 1.0
+
+        def rank(experiment_id: int) -> tuple[bool, float]:
+            mean = means.get(experiment_id, math.nan)
+            return math.isnan(mean), 0.0 if math.isnan(mean) else sign * mean
+
+        others.sort(key=rank)
+    kept = {reference, *others[:limit - 1]}
+    return [e for e in experiments if e["id"] in kept]
+
+
+def _bound_note(experiments: list[dict[str, Any]], drawn: list[dict[str, Any]], reference: int,
+                metric: Metric) -> list[Block]:
+    if len(drawn) == len(experiments):
+        return []
+    how = (f"the {len(drawn) - 1} others with the {'highest' if metric.higher_is_better else 'lowest'} mean "
+           f"{metric.words}" if metric.ranked else f"the first {len(drawn) - 1} others")
+    return [Block("p", f"The figures below draw {len(drawn)} of the {len(experiments)} experiments: the reference "
+                       f"(experiment {reference}) and {how}; the tables list all {len(experiments)}. For figures "
+                       "of others, choose them: experiment ids (`suite report ID …`) or `--where FIELD=VALUE`.")]
 
 
 def verdict_blocks(against: AgainstBaseline) -> list[Block]:
@@ -160,27 +213,28 @@ def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.D
         Block("figure", plots.round_values(values, metric, figures / "per_round", order),
               f"{words.capitalize()} of every round: box plot with each round as a dot."),
     ]
-    curves, scores, timing = [], [], []
+    # one query each for the rounds, curves and scores of every drawn experiment, not one per round
+    rounds = store.rounds_of([e["id"] for e in experiments])
+    experiment_of = dict(zip(rounds["id"], rounds["experiment_id"].map(
+        {e["id"]: _name(e["id"], names) for e in experiments}), strict=True))
+    curves = store.curves_of(rounds["id"].tolist())
+    curves = curves.assign(experiment=curves["round_id"].map(experiment_of), round=curves["round_id"],
+                           epoch=curves["epoch"] + 1).drop(columns=["round_id"])
+    scores = store.scores_of(rounds["id"].tolist(), "test").dropna()
+    scores = scores.assign(experiment=scores["round_id"].map(experiment_of), round=scores["round_id"])
+    timing = []
     for e in experiments:
-        rounds = store.rounds(e["id"])
-        name = _name(e["id"], names)
-        for row in rounds.itertuples():
-            curves.append(store.curves(row.id).assign(experiment=name, round=row.id, epoch=lambda f: f["epoch"] + 1))
-            test = store.scores(row.id, "test").dropna()
-            if len(test):
-                scores.append(test.assign(experiment=name, round=row.id))
-        per_epoch = metric_values(rounds, declaration(None, "seconds_per_epoch"))  # one per measurement
-        timing += [{"experiment": name, "seconds_per_epoch": v} for v in per_epoch]
+        per_epoch = metric_values(rounds[rounds["experiment_id"] == e["id"]],
+                                  declaration(None, "seconds_per_epoch"))  # one per measurement
+        timing += [{"experiment": _name(e["id"], names), "seconds_per_epoch": v} for v in per_epoch]
     task = registry.tasks().get(experiments[0]["task"])
     quantities = tuple(dict.fromkeys([declaration(task, "loss"), declaration(task, base_name(metric.name))]))
-    blocks.append(Block("figure", plots.learning_curves(pd.concat(curves), figures / "learning_curves", order,
-                                                        quantities),
+    blocks.append(Block("figure", plots.learning_curves(curves, figures / "learning_curves", order, quantities),
                         f"Training (solid) and validation (dashed) {' and '.join(q.words for q in quantities)} per "
                         "epoch, mean ± std over rounds."))
-    if scores:
-        both = pd.concat(scores)
-        if both.groupby("round")["target"].nunique().min() == 2:
-            blocks.append(Block("figure", plots.roc_curves(both, figures / "roc", order),
+    if len(scores):
+        if scores.groupby("round")["target"].nunique().min() == 2:
+            blocks.append(Block("figure", plots.roc_curves(scores, figures / "roc", order),
                                 "ROC curves on the test pairs: mean over rounds, AUC mean ± std."))
     blocks.append(Block("figure", plots.epoch_seconds(pd.DataFrame(timing), figures / "runtime", order),
                         "Training time per epoch (each training run's mean: a round, or a group of stacked rounds "
@@ -278,36 +332,58 @@ def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFram
     rows = []
     seconds, per_epoch, memory = (declaration(None, name) for name in
                                   ("round_seconds", "seconds_per_epoch", "peak_memory_mb"))
+    stored = store.rounds_of([e["id"] for e in experiments])  # one query and grouped sums, not one per experiment
+    rounds = stored.groupby("experiment_id").size()
+    runs = _by_experiment(stored, seconds)  # one value per training run: a stacked group was measured once
+    run_count, run_seconds = runs.size(), runs.sum()
+    epoch_seconds, peak = _by_experiment(stored, per_epoch).mean(), _by_experiment(stored, memory).max()
+    epochs = stored.groupby("experiment_id")["epochs"].mean() if "epochs" in stored else pd.Series(dtype=float)
+    devices = stored.groupby("experiment_id")["device"].agg(lambda d: ", ".join(sorted(set(d))))
     for e in experiments:
-        rounds = store.rounds(e["id"])
-        runs = metric_values(rounds, seconds)  # one value per training run: a stacked group was measured once
-        rows.append({"experiment": str(e["id"]), "rounds": str(len(rounds)), "training runs": str(len(runs)),
-                     "epochs (mean)": declaration(None, "epochs").show(rounds["epochs"].mean())
-                     if "epochs" in rounds else "–",
-                     "s per epoch": seconds.show(metric_values(rounds, per_epoch).mean()),
-                     "s per round (total / rounds)": seconds.show(runs.sum() / len(rounds)),
-                     "peak memory (MB)": memory.show(metric_values(rounds, memory).max()),
-                     "device": ", ".join(sorted(set(rounds["device"]))), "code": e["code_version"],
+        i, n = e["id"], int(rounds.get(e["id"], 0))
+        rows.append({"experiment": str(i), "rounds": str(n), "training runs": str(int(run_count.get(i, 0))),
+                     "epochs (mean)": declaration(None, "epochs").show(epochs.get(i, math.nan)),
+                     "s per epoch": seconds.show(epoch_seconds.get(i, math.nan)),
+                     "s per round (total / rounds)": seconds.show(run_seconds.get(i, math.nan) / n if n
+                                                                  else math.nan),
+                     "peak memory (MB)": memory.show(peak.get(i, math.nan)),
+                     "device": devices.get(i, ""), "code": e["code_version"],
                      "torch": e["torch_version"], "python": e["python_version"], "created": e["created"]})
     return pd.DataFrame(rows)
 
 
+def _by_experiment(rounds: pd.DataFrame, metric: Metric):
+    """stats.metric_values of every experiment of a rounds_of table at once, grouped by experiment_id: one value
+    per round, or per measurement for a per-group metric (measurement ids are unique across experiments)."""
+    frame = rounds.dropna(subset=[metric.name])
+    if metric.per_group:
+        frame = frame.drop_duplicates("measurement_id")
+    return frame.groupby("experiment_id")[metric.name]
+
+
 # rendering --------------------------------------------------------------------------------------------------
+
+def _text(value: object) -> str:
+    """Text as Markdown shows it: <, > and & escaped, since Markdown renderers pass raw HTML through and titles,
+    store paths, labels and config values come from users (or from whoever wrote the store)."""
+    return html.escape(str(value), quote=False)
+
 
 def to_markdown(blocks: list[Block], out: Path) -> str:
     parts = []
     for block in blocks:
         if block.kind == "h1":
-            parts.append(f"# {block.content}")
+            parts.append(f"# {_text(block.content)}")
         elif block.kind == "h2":
-            parts.append(f"## {block.content}")
+            parts.append(f"## {_text(block.content)}")
         elif block.kind == "p":
-            parts.append(block.content)
+            parts.append(_text(block.content))
         elif block.kind == "table":
-            parts.append(markdown_table(block.content))
+            parts.append(markdown_table(block.content, escape=_text))
         elif block.kind == "figure":
             path = Path(block.content).relative_to(out).as_posix()
-            parts.append(f"![{block.caption}]({path})\n\n*{block.caption}* ([SVG]({path[:-4]}.svg))")
+            caption = _text(block.caption)
+            parts.append(f"![{caption}]({path})\n\n*{caption}* ([SVG]({path[:-4]}.svg))")
         elif block.kind == "code":
             parts.append(f"```\n{block.content}\n```")
     return "\n\n".join(parts) + "\n"
@@ -346,17 +422,123 @@ def _inline_code(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def write(blocks: list[Block], out: Path, title: str) -> tuple[Path, Path]:
-    markdown, page = out / "report.md", out / "report.html"
-    markdown.write_text(to_markdown(blocks, out), encoding="utf-8")
-    page.write_text(to_html(blocks, title), encoding="utf-8")
-    return markdown, page
+# the folder ---------------------------------------------------------------------------------------------------
+
+# The names a report writes, and so all that its manifest may list: a manifest written by anyone else cannot make
+# a rerun accept, replace or remove any other file.
+_OWN = re.compile(r"report\.(md|html)|figures/[^/]+\.(png|svg)")
+_FIGURE_LINK = re.compile(r"\]\((figures/[^)\s]+\.(?:png|svg))\)")
+_SIGNATURE = "by `suite report`."  # in every report.md: one written before manifests is recognised by it
 
 
-def check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise SuiteError(f"--out {out}: exists and is not a directory")
+class ReportFolder:
+    """The --out folder of a report, checked before anything is written. Never / or the home directory. An existing
+    folder only when all it holds is this command's: the files the previous report listed in its manifest
+    (MANIFEST; a report written before manifests: report.md and the figures it links), the manifest, and the stores
+    the command reads (`keep`: --store and --against, with their SQLite side files); otherwise refused unless
+    `force`, and others' files are then left as they are. Used as a context manager around building the report:
+    the manifest lists what it wrote (also when it failed half-way, so that a rerun accepts those files), and a
+    finished report removes the previous one's files it did not write again (figures of experiments no longer
+    drawn)."""
+
+    def __init__(self, out: Path, force: bool = False, keep: Iterable[Path | None] = ()) -> None:
+        self.out = out
+        home = Path.home().resolve()
+        for where in {out.resolve(), out.expanduser().resolve()}:
+            if where == where.parent or where == home:
+                raise SuiteError(f"--out {out}: refusing to write a report into {where} (the "
+                                 f"{'root folder' if where == where.parent else 'home directory'}); give it a folder "
+                                 "of its own, e.g. --out reports/NAME")
+        if out.exists() and not out.is_dir():
+            raise SuiteError(f"--out {out}: exists and is not a directory")
+        figures = out / "figures"
+        if figures.is_symlink() or (figures.exists() and not figures.is_dir()):
+            raise SuiteError(f"--out {out}: {figures} is not a folder of its own (the report writes its figures "
+                             "there)")
+        self.previous = self._listed()
+        stores = {Path(f"{p}{side}").resolve() for p in keep if p is not None for side in ("", "-wal", "-shm",
+                                                                                           "-journal")}
+        foreign = [name for name in self._entries() if not (
+            (name in self.previous and not (out / name).is_symlink()) or name == MANIFEST
+            or (out / name).resolve() in stores)]
+        if foreign and not force:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise SuiteError(f"--out {out}: holds files that no report wrote there ({shown}); choose a new or empty "
+                             "folder, or pass --force to write the report beside them (they are left as they are)")
+        self.written: set[str] | None = None
+
+    def _entries(self) -> list[str]:
+        """Everything in the folder, as relative names (a folder's with a trailing /), figures/ looked into."""
+        if not self.out.is_dir():
+            return []
+        names = []
+        for entry in sorted(self.out.iterdir()):
+            if entry.name == "figures" and entry.is_dir() and not entry.is_symlink():
+                names += [f"figures/{f.name}" + ("/" if f.is_dir() else "") for f in sorted(entry.iterdir())]
+            else:
+                names.append(entry.name + ("/" if entry.is_dir() else ""))
+        return names
+
+    def _listed(self) -> set[str]:
+        """The files the previous report wrote here, as its manifest (or its report.md) lists them."""
+        try:
+            names = json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            names = []
+            try:
+                markdown = (self.out / "report.md").read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                markdown = ""
+            if _SIGNATURE in markdown:
+                names = ["report.md", "report.html", *_FIGURE_LINK.findall(markdown)]
+        return {n for n in names if isinstance(n, str) and _OWN.fullmatch(n)}
+
+    def __enter__(self) -> "ReportFolder":
+        try:
+            (self.out / "figures").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SuiteError(f"--out {self.out}: cannot create it ({exc.strerror})") from None
+        self.before = set(self._entries())
+        return self
+
+    def write(self, blocks: list[Block], title: str) -> tuple[Path, Path]:
+        """report.md and report.html, once every figure is drawn."""
+        markdown, page = self.out / "report.md", self.out / "report.html"
+        _replace(markdown, to_markdown(blocks, self.out))
+        _replace(page, to_html(blocks, title))
+        drawn = [Path(b.content).relative_to(self.out).as_posix() for b in blocks if b.kind == "figure"]
+        self.written = {"report.md", "report.html", *drawn, *(f"{name[:-4]}.svg" for name in drawn)}
+        return markdown, page
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.written is not None:
+            for name in self.previous - self.written:
+                path = self.out / name
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()
+            listed = self.written
+        else:  # failed half-way: what it wrote is listed with what is left of the previous report, for a rerun
+            listed = {n for n in self._entries() if _OWN.fullmatch(n) and (n in self.previous or n not in self.before)}
+        try:
+            _replace(self.out / MANIFEST, json.dumps({"written by": "suite report", "files": sorted(listed)},
+                                                     indent=1) + "\n")
+        except SuiteError:
+            if exc_type is None:
+                raise  # else the error that stopped the report is the one to tell
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a whole file under a new name, then rename it over the old: a link there is replaced, not written
+    through, and a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        (out / "figures").mkdir(parents=True, exist_ok=True)
+        file = os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8")
     except OSError as exc:
-        raise SuiteError(f"--out {out}: cannot create it ({exc.strerror})") from None
+        raise SuiteError(f"--out {path.parent}: cannot write {path.name} ({exc.strerror})") from None
+    try:
+        with file:
+            file.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise SuiteError(f"--out {path.parent}: cannot write {path.name} ({exc.strerror})") from None

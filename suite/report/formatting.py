@@ -102,8 +102,10 @@ def sweep_display(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     """A sweep's cells (suite.results.sweeps.sweep_table), best first, as strings."""
     rows = []
     for rank, row in enumerate(table.to_dict("records"), start=1):
-        rows.append({"rank": str(rank), "id": str(row["experiment"]), "cell": row["label"], "n": str(row["n"]),
-                     f"mean ± std{metric.unit_suffix}": f"{metric.show(row['mean'])} ± {metric.show(row['std'])}",
+        n = str(row["n"]) + (f" (+{row['diverged']} diverged)" if row.get("diverged") else "")
+        rows.append({"rank": str(rank), "id": str(row["experiment"]), "cell": row["label"], "n": n,
+                     f"mean ± std{metric.unit_suffix}": f"{metric.show(row['mean'])} ± {metric.show(row['std'])}"
+                     if row["n"] else "–",
                      "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
                      "Δ vs best": "best" if row["best"] else fmt_difference(metric, row["difference"]),
                      "p (worse, max-T)": "" if row["best"] else fmt_p(row["p_worse"]),
@@ -113,10 +115,11 @@ def sweep_display(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """GitHub-flavoured Markdown; text columns left-aligned, the others right-aligned; pipes escaped."""
+def markdown_table(frame: pd.DataFrame, escape=str) -> str:
+    """GitHub-flavoured Markdown; text columns left-aligned, the others right-aligned; pipes escaped, and each cell
+    and header passed through `escape` (the report's HTML escaping; aligned by the unescaped text)."""
     def cell(value) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return escape(value).replace("|", "\\|").replace("\n", " ")
 
     numeric = [_numeric_looking(frame[c]) for c in frame.columns]
     lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
@@ -128,6 +131,24 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def _numeric_looking(column: pd.Series) -> bool:
     text = column.astype(str).str.replace(r"[\s±%\[\],+\-–<.]", "", regex=True)
     return bool(len(column)) and text.str.isdigit().all()
+
+
+# Above this many rows a listing is printed as plain aligned text: rich lays a table out at about 3 ms a row, so
+# thousands of experiments would take seconds.
+PLAIN_ROWS = 200
+
+
+def text_table(rows: list[list[str]], columns: list[str], title: str) -> str:
+    """A table as plain aligned text (no wrapping: one line per row, for a pager or grep), numbers right-aligned."""
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    import pandas as pd
+
+    numeric = [_numeric_looking(pd.Series([r[i] for r in rows], dtype=object)) for i in range(len(columns))]
+
+    def line(cells) -> str:
+        return "  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True))
+
+    return "\n".join([title, line(columns), line(["-" * w for w in widths]), *(line(r).rstrip() for r in rows)])
 
 
 def rich_table(frame: pd.DataFrame, title: str) -> Table:

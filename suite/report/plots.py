@@ -44,8 +44,12 @@ def _save(fig: Figure, stem: Path) -> Path:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png = stem.parent / f"{stem.name}.png"  # not with_suffix: a stem may contain dots
+    svg = stem.parent / f"{stem.name}.svg"
+    for path in (png, svg):
+        if path.is_symlink():  # replaced, never written through (suite report --force: others' files may be there)
+            path.unlink()
     fig.savefig(png, dpi=_DPI)
-    fig.savefig(stem.parent / f"{stem.name}.svg", metadata={"Date": None})
+    fig.savefig(svg, metadata={"Date": None})
     fig.clear()
     return png
 

@@ -11,7 +11,6 @@ gate of `suite compare --fail-if-worse`. docs/statistics.md says what the verdic
 
 import dataclasses
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -67,26 +66,17 @@ def check_margin(margin: float) -> float:
 
 
 def open_store(path: Path, option: str = "--against") -> Store:
-    """An existing suite results store, for reading; anything else (missing, a folder, not SQLite, a SQLite file of
-    something else) is a SuiteError naming the option. Checked read-only first, so that a foreign database is not
-    given the store's tables."""
+    """An existing suite results store, for reading (it is never written); anything else (missing, a folder, not
+    SQLite, a SQLite file of something else) is a SuiteError naming the option."""
     path = Path(path)
     if not path.exists():
         raise SuiteError(f"{option} {path}: no results store there")
     if path.is_dir():
         raise SuiteError(f"{option} {path}: is a directory, expected a SQLite file")
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        raise SuiteError(f"{option} {path}: not a SQLite database ({exc})") from None
-    if not {"experiments", "rounds"} <= tables:
-        raise SuiteError(f"{option} {path}: a SQLite database, but not a suite results store (it has no "
-                         "experiments and rounds tables)")
-    return Store(path, create=False)
+        return Store(path, readonly=True)
+    except SuiteError as exc:
+        raise SuiteError(f"{option} {path}: {str(exc).removeprefix(f'store {path}: ')}") from None
 
 
 def finished(store: Store) -> list[dict[str, Any]]:

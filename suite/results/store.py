@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -115,39 +116,125 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-class Store:
-    def __init__(self, path: str | Path = DEFAULT_PATH, *, create: bool = True) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            if not create:
-                raise SuiteError(f"no results store at {self.path} (run an experiment first, or pass --store)")
-            if self.path.parent.exists() and not self.path.parent.is_dir():
-                raise SuiteError(f"--store {self.path}: {self.path.parent} is not a directory")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif self.path.is_dir():
-            raise SuiteError(f"--store {self.path}: is a directory, expected a SQLite file")
+# What makes a SQLite file a suite store (present in every schema version): another project's "experiments" table
+# is not ours.
+SUITE_KEY_COLUMNS = {("experiments", "task"), ("experiments", "config_hash"), ("rounds", "experiment_id"),
+                     ("rounds", "round_index"), ("rounds", "seed"), ("rounds", "metrics")}
+
+
+class StoreWriteError(SuiteError):
+    """Writing to the store failed (disk full, I/O error, read-only): what was committed before is intact."""
+
+
+def _probe(path: Path) -> tuple[int, set[str]]:
+    """An existing file's SQLite user_version and table names (with "suite" when its experiments and rounds
+    tables have a suite store's key columns), read without writing anything (mode=ro, or immutable=1 where its
+    folder is read-only and SQLite could not make its lock files)."""
+    immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{immutable}", uri=True)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise SuiteError(f"store {self.path} has schema version {version}; this suite reads "
-                                 f"up to {SCHEMA_VERSION} (upgrade suite)")
-            if version < SCHEMA_VERSION:
-                with self.transaction():
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            self.db.execute(statement)
-                    for table, column, declaration in ADDED_COLUMNS:
-                        if column not in self._columns(table):
-                            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                    if "seconds" in self._columns("rounds"):
-                        self._split_measurements()
-                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {(table, row[1]) for table in {"experiments", "rounds"} & tables
+                       for row in probe.execute(f"PRAGMA table_info({table})")}
+            if SUITE_KEY_COLUMNS <= columns:
+                tables.add("suite")
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise SuiteError(f"store {path}: not a SQLite database ({exc})") from None
+    return version, tables
+
+
+class Store:
+    """A results store. Writing (the default: `run`, `sweep`) checks up front that the file, if any, is a suite store
+    and that it and its folder are writable, but creates the file and migrates an older schema only when the first
+    experiment is stored, so a run refused by its data or configuration leaves nothing behind. Reading
+    (`readonly=True`: `results`, `show`, `compare`, `report`) never writes: the file is opened with mode=ro (or
+    immutable=1 in a read-only folder), and an older schema is upgraded in a private in-memory copy. A SQLite file
+    that is not a suite store is refused either way, untouched."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._db: sqlite3.Connection | None = None
+        if self.path.is_dir():
+            raise SuiteError(f"--store {self.path}: is a directory, expected a SQLite file")
+        if not self.path.exists():
+            if readonly:
+                raise SuiteError(f"no results store at {self.path} (run an experiment first, or pass --store)")
+            folder = next(p for p in [self.path.parent, *self.path.parent.parents] if p.exists())
+            if not folder.is_dir():
+                raise SuiteError(f"--store {self.path}: {folder} is not a directory")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise SuiteError(f"--store {self.path}: cannot create it, {folder} is not writable")
+            return
+        version, tables = _probe(self.path)
+        if tables and "suite" not in tables:
+            raise SuiteError(f"store {self.path}: a SQLite database, but not a suite results store (it has no "
+                             "experiments and rounds tables); left unchanged")
+        if not tables and readonly:
+            raise SuiteError(f"store {self.path}: an empty SQLite database, not a suite results store")
+        if version > SCHEMA_VERSION:
+            raise SuiteError(f"store {self.path} has schema version {version}; this suite reads "
+                             f"up to {SCHEMA_VERSION} (upgrade suite)")
+        if not readonly:
+            for target in (self.path, self.path.parent):
+                if not os.access(target, os.W_OK):
+                    raise SuiteError(f"store {self.path}: {target} is read-only, so no round could be stored "
+                                     "(choose another --store, or make it writable)")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open_readonly() if self.readonly else self._open_for_writing()
+        return self._db
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise SuiteError(f"store {self.path} is not a usable SQLite database ({exc})") from None
+            raise StoreWriteError(f"store {self.path}: cannot open it for writing ({exc})") from None
+        return db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{immutable}", uri=True, timeout=30,
+                                 isolation_level=None)
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # An older schema: upgrade a private copy, so reading never writes the file.
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                db.backup(copy)
+                db.close()
+                self._db = db = copy
+                db.row_factory = sqlite3.Row
+                self._migrate()
+            db.row_factory = sqlite3.Row
+        except sqlite3.DatabaseError as exc:
+            raise SuiteError(f"store {self.path}: cannot read it ({exc})") from None
+        return db
+
+    def _migrate(self) -> None:
+        """Bring an older (or new, empty) store to SCHEMA_VERSION, in one transaction."""
+        if self.db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self.transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                if column not in self._columns(table):
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if "seconds" in self._columns("rounds"):
+                self._split_measurements()
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _columns(self, table: str) -> set[str]:
         return {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
@@ -181,10 +268,11 @@ class Store:
         self.db.execute("ALTER TABLE epochs DROP COLUMN seconds")
 
     def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.path)
 
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
 
     # experiments ------------------------------------------------------------------------------------------
 
@@ -344,6 +432,44 @@ class Store:
         metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
         return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
 
+    # Bulk reads: one query for many experiments or rounds, where one per experiment (a few ms each) would take
+    # seconds over thousands. Ids travel as one JSON array (json_each), so no list is too long for SQLite.
+
+    def rounds_of(self, experiment_ids: Iterable[int] | None = None) -> pd.DataFrame:
+        """The finished rounds of these experiments (every experiment: None) as one table: what `rounds` gives for
+        each, ordered by experiment_id, seed and round_index; a metric one experiment lacks is NaN in its rows."""
+        import pandas as pd
+
+        query = ("SELECT r.*, m.seconds AS round_seconds, m.seconds_per_epoch, m.peak_memory_bytes / 1048576.0"
+                 " AS peak_memory_mb, json_array_length(m.round_indices) AS group_size FROM rounds r"
+                 " JOIN measurements m ON m.id = r.measurement_id"
+                 f" WHERE r.status = '{FINISHED}'")
+        params: list[Any] = []
+        if experiment_ids is not None:
+            query += " AND r.experiment_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in experiment_ids]))
+        frame = pd.read_sql_query(query + " ORDER BY r.experiment_id, r.seed, r.round_index", self.db, params=params)
+        metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
+        return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
+
+    def curves_of(self, round_ids: Iterable[int]) -> pd.DataFrame:
+        """The epoch curves of these rounds as one table: round_id, epoch and the metrics, as `curves` per round."""
+        import pandas as pd
+
+        frame = pd.read_sql_query("SELECT round_id, epoch, metrics FROM epochs WHERE round_id IN"
+                                  " (SELECT value FROM json_each(?)) ORDER BY round_id, epoch", self.db,
+                                  params=[json.dumps([int(i) for i in round_ids])])
+        metrics = pd.DataFrame([json.loads(m) for m in frame["metrics"]], index=frame.index)
+        return pd.concat([frame.drop(columns=["metrics"]), metrics], axis=1)
+
+    def scores_of(self, round_ids: Iterable[int], split: str = "test") -> pd.DataFrame:
+        """The per-example scores of these rounds' split as one table: round_id, example, score, target."""
+        import pandas as pd
+
+        return pd.read_sql_query("SELECT round_id, example, score, target FROM scores WHERE round_id IN"
+                                 " (SELECT value FROM json_each(?)) AND split = ? ORDER BY round_id, example",
+                                 self.db, params=[json.dumps([int(i) for i in round_ids]), split])
+
     def scores(self, round_id: int, split: str = "test") -> pd.DataFrame:
         """The stored per-example scores of one round's split and their targets, indexed by example."""
         import pandas as pd
@@ -398,13 +524,26 @@ class Store:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (KeyboardInterrupt included)."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (KeyboardInterrupt included). A write the disk or the
+    file refuses (full, I/O error, read-only) is a StoreWriteError: one line, the committed rows intact."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db, self.path = db, path
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreWriteError(f"store {self.path}: cannot write ({exc})") from None
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as failed:
+                exc_type, exc = type(failed), failed
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        if issubclass(exc_type, sqlite3.OperationalError):
+            raise StoreWriteError(f"store {self.path}: cannot write ({exc})") from None

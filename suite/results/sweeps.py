@@ -17,10 +17,14 @@ ALPHA = 0.05  # family-wise error of the statement "these cells are worse than t
 
 def sweep_values(store: Store, sweep: dict[str, Any], metric: Metric) -> pd.DataFrame:
     """One row per finished round of the sweep's seed and rounds (per measurement, for a per-group metric): the
-    cell's swept values, its experiment, the metric. The input of the sweep's table and figures."""
+    cell's swept values, its experiment, the metric. The input of the sweep's table and figures. attrs["diverged"]:
+    each cell's experiment → its number of diverged rounds, where it has some (they have no value)."""
     spec = sweep["spec"]
     rows = []
+    diverged = {}
     for cell in sweep["cells"]:
+        if count := len(store.diverged(cell["experiment_id"], spec["seed"], range(spec["rounds"]))):
+            diverged[cell["experiment_id"]] = count
         rounds = store.rounds(cell["experiment_id"], spec["seed"], range(spec["rounds"]))
         if metric.name not in rounds:
             if rounds.empty:
@@ -30,16 +34,21 @@ def sweep_values(store: Store, sweep: dict[str, Any], metric: Metric) -> pd.Data
         for (seed, index), value in metric_values(rounds, metric).items():
             rows.append({"position": cell["position"], "experiment": cell["experiment_id"], **cell["values"],
                          "seed": seed, "round_index": index, metric.name: value})
-    return pd.DataFrame(rows)
+    values = pd.DataFrame(rows)
+    values.attrs["diverged"] = diverged
+    return values
 
 
 def sweep_table(sweep: dict[str, Any], values: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     """Cells sorted by the metric (best first) with n, mean ± std, the 95 % t interval of each cell's mean, its
     difference to the best cell, and whether it is significantly worse than the best: the paired step-down max-T
     test over all pairs of cells (suite.best), on the rounds every cell ran. `values`: the sweep's rounds
-    (sweep_values), read once by the caller. attrs: `shared` rounds, the `smallest_p` they allow."""
+    (sweep_values), read once by the caller. attrs: `shared` rounds, the `smallest_p` they allow. Each cell's
+    diverged rounds are counted (`diverged`); a cell none of whose rounds finished comes last, unranked."""
+    diverged = values.attrs.get("diverged", {})
     if values.empty:
-        raise SuiteError(f"sweep {sweep['id']} has no finished rounds yet")
+        raise SuiteError(f"sweep {sweep['id']} has no finished rounds yet"
+                         + (f" ({sum(diverged.values())} diverged)" if diverged else ""))
     if not metric.ranked:
         raise SuiteError(f"--metric {metric.name}: neither higher nor lower is better, so it cannot rank cells")
     labels = {c["experiment_id"]: Cell(c["values"], None).label for c in sweep["cells"]}
@@ -57,6 +66,12 @@ def sweep_table(sweep: dict[str, Any], values: pd.DataFrame, metric: Metric) -> 
     table["difference"] = table["mean"] - table.loc[0, "mean"]
     table["decided"] = decided
     table["not_worse"] = table["best"] | (decided & ~(table["p_worse"] < ALPHA))
+    failed = [{"experiment": eid, "label": labels[eid], "n": 0,
+               **dict.fromkeys(("mean", "std", "median", "t_low", "t_high"), float("nan")),
+               "p_worse": float("nan"), "best": False, "difference": float("nan"), "decided": decided,
+               "not_worse": False} for eid in diverged if eid not in set(wide.columns)]
+    table = pd.concat([table, pd.DataFrame(failed)], ignore_index=True) if failed else table
+    table["diverged"] = [diverged.get(int(eid), 0) for eid in table["experiment"]]
     table.attrs.update(shared=len(shared) if decided else 0, smallest_p=smallest_p(len(shared)) if decided else
                        float("nan"), metric=metric.name)
     return table

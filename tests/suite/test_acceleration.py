@@ -69,6 +69,8 @@ def test_auto_stacks_all_rounds_of_small_models_split_between_workers():
     assert stack_size(TASK, None, 10, 3, PLAIN) == 4  # groups of 4, 4, 2 for three processes
     assert stack_size(TASK, None, 10, 1, Acceleration(compile=True)) == 1
     assert stack_size(LFW, None, 10, 1, PLAIN) == 1  # conv-heavy, and its validation splits differ in size
+    assert stack_size(TASK, None, 10_000, 1, PLAIN) == 32  # auto: at most AUTO_STACK_LIMIT rounds a group
+    assert stack_size(TASK, None, 40, 1, PLAIN) == 20  # …shared evenly: 20 and 20, not 32 and 8
     assert stack_size(LFW, 3, 10, 1, PLAIN) == 3  # an explicit K is K
 
 

@@ -58,12 +58,16 @@ def test_preset_then_explicit_options(tmp_path, fake_mnist):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "mnist", "--rounds", "0"], "--rounds: must be >= 1, got 0"),
-    (["run", "mnist", "--parallel-rounds", "0"], "--parallel-rounds: must be >= 1, got 0"),
+    (["run", "mnist", "--rounds", "0"], "--rounds: must be between 1 and 10,000, got 0"),
+    (["run", "mnist", "--rounds", "10000000"], "--rounds: must be between 1 and 10,000, got 10,000,000"),
+    (["run", "mnist", "--epochs", "1000000"], "epochs: must be <= 100000"),
+    (["run", "mnist", "--pairs", "1000000"], "pairs: must be <= 5000"),
+    (["run", "mnist", "--extra-pairs", "2000000"], "extra_pairs: must be <= 1000000"),
+    (["run", "mnist", "--parallel-rounds", "0"], "--parallel-rounds: must be between 1 and 1,024, got 0"),
     (["run", "mnist", "--parallel-rounds", "many"], "--parallel-rounds: must be auto or a whole number >= 1"),
     (["run", "mnist", "--precision", "fp16"], "--precision: 'fp16' is not one of auto, fp32, bf16"),
     (["run", "mnist", "--compile", "--parallel-rounds", "2"], "--compile works on one round at a time"),
-    (["run", "mnist", "--workers", "0"], "--workers: must be >= 1, got 0"),
+    (["run", "mnist", "--workers", "0"], "--workers: must be between 1 and 256, got 0"),
     (["run", "mnist", "--model", "resnet"], "model: 'resnet' is not one of: baseline, siamese"),
     (["run", "mnist", "--preset", "best-ever"], "unknown preset 'best-ever'"),
     (["run", "mnist", "--lr", "fast"], "Invalid value for '--lr'"),

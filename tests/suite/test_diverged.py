@@ -99,6 +99,7 @@ def test_a_sweep_with_a_diverging_cell_completes_and_its_rerun_trains_nothing(tm
     first = suite_here(*args, cwd=tmp_path, env={"COLUMNS": "200"})
     assert first.returncode == 0, first.stderr
     assert "(4 rounds trained, 0 reused)" in first.stdout
+    assert "0 (+2 diverged)" in first.stdout  # the diverging cell is listed, unranked
     again = suite_here(*args, cwd=tmp_path, env={"COLUMNS": "200"})
     assert again.returncode == 0 and "(0 rounds trained, 4 reused)" in again.stdout
 

@@ -62,7 +62,7 @@ def test_reader_is_not_blocked_by_a_writer(tmp_path):
                           " VALUES (?, 1, 0, 'finished', '{}', 'cpu', 'now')", (exp,))
         reader = sqlite3.connect(path, timeout=0.1)  # would raise 'database is locked' if it had to wait
         assert reader.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 1
-        assert len(Store(path, create=False).experiments()) == 1
+        assert len(Store(path, readonly=True).experiments()) == 1
     assert reader.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 2
 
 
@@ -80,14 +80,14 @@ def test_not_a_database_is_reported_and_left_alone(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("my precious notes, not SQLite " * 100)
     before = path.read_bytes()
-    with pytest.raises(SuiteError, match="not a usable SQLite database"):
+    with pytest.raises(SuiteError, match="not a SQLite database"):
         Store(path)
     assert path.read_bytes() == before
 
 
 def test_missing_store_for_reading(tmp_path):
     with pytest.raises(SuiteError, match="no results store"):
-        Store(tmp_path / "none.db", create=False)
+        Store(tmp_path / "none.db", readonly=True)
     assert not (tmp_path / "none.db").exists()
 
 

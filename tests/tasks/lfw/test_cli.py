@@ -47,7 +47,18 @@ def test_too_small_input_is_refused(tmp_path, lfw_a_tree):
     result = suite("run", "lfw", "--size", "40", "--rounds", "1", "--store", str(tmp_path / "r.db"),
                    cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2 and "too small" in result.stderr and "Traceback" not in result.stderr
-    assert Store(tmp_path / "r.db").experiments().empty  # the model is built before the experiment is recorded
+    assert not (tmp_path / "r.db").exists()  # the model is built before the store is created
+
+
+@pytest.mark.slow
+def test_a_diverging_run_is_stored_as_diverged(tmp_path, lfw_a_tree):
+    result = suite("run", "lfw", "--model", "small", "--size", "72", "--epochs", "2", "--rounds", "2",
+                   "--optimizer", "sgd", "--lr", "1e38", "--quiet", "--store", str(tmp_path / "r.db"),
+                   cwd=tmp_path, data_dir=lfw_a_tree, env={"SUITE_CACHE_DIR": str(tmp_path / "cache"),
+                                                           "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "2 rounds: 0 finished, 2 diverged" in result.stdout and "Traceback" not in result.stderr
+    assert Store(tmp_path / "r.db", readonly=True).experiments()["diverged"].tolist() == [2]
 
 
 @pytest.mark.slow
