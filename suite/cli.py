@@ -670,15 +670,18 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
              f"experiment {reference}")
     rendered = render(table, metric, format_name, title)
     if format_name == "table":
-        out().print(rendered)
+        plain = isinstance(rendered, str)  # a long table, as plain text: so are the lines under it
+        say = print if plain else out().print
+        say(rendered)
         other = "the row above" if versus == "previous" else "reference"
-        out().print(f"Δ = experiment − {other}; tests paired on the rounds both ran (same seed and round index), "
+        say(f"Δ = experiment − {other}; tests paired on the rounds both ran (same seed and round index), "
                     "unpaired when they share fewer than two; p-values t-test / rank test, Holm-adjusted across the "
                     "table; g: Hedges' g (pooled std), d_z: mean paired difference over its std; P(better): "
                     "probability of improvement. Intervals and tests: docs/statistics.md.")
         for sample in found:
             if sample.command:
-                out().print(f"{sample.experiment_id}: {sample.command}", soft_wrap=True)
+                print(f"{sample.experiment_id}: {sample.command}") if plain else out().print(
+                    f"{sample.experiment_id}: {sample.command}", soft_wrap=True)
     else:
         print(rendered)
 

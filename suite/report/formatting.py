@@ -164,7 +164,10 @@ def render(table: pd.DataFrame, metric: Metric, fmt_name: str, title: str):
     """The comparison in one of FORMATS: a rich Table for "table", text otherwise. csv and json keep raw numbers
     (fractions, not %), so that other tools can compute with them."""
     if fmt_name == "table":
-        return rich_table(comparison_display(table, metric), title)
+        shown = comparison_display(table, metric)
+        if len(shown) > PLAIN_ROWS:  # rich would take seconds to lay out thousands of rows
+            return text_table(shown.astype(str).values.tolist(), [str(c) for c in shown.columns], title)
+        return rich_table(shown, title)
     if fmt_name == "markdown":
         return f"**{title}**\n\n" + markdown_table(comparison_display(table, metric, commands=True))
     if fmt_name == "latex":

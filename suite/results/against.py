@@ -22,7 +22,7 @@ from suite.core import registry
 from suite.core.config import non_defaults
 from suite.core.errors import SuiteError
 from suite.core.metrics import Metric
-from suite.results.compare import Sample, compare, holm, shared_keys
+from suite.results.compare import Sample, compare, holm, shared_keys, values_at
 from suite.results.selection import labels, matches, metric_of, parse_where, samples, select
 from suite.results.store import Store
 
@@ -177,7 +177,7 @@ def _row(pair: Pair, alpha: float) -> dict[str, Any]:
         "sd_difference": math.nan, "mde": math.nan, "diverged_candidate": cand.diverged,
         "diverged_baseline": base.diverged, "p_diverged": _diverged_more(cand, base)}
     if tested:  # every number of the row is of the shared rounds
-        ours, theirs = cand.values.loc[keys].to_numpy(float), base.values.loc[keys].to_numpy(float)
+        ours, theirs = values_at(cand, keys), values_at(base, keys)
         result = compare(base, cand, metric)
         differences = ours - theirs
         row["sd_difference"] = float(np.std(differences, ddof=1))

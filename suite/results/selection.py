@@ -97,15 +97,23 @@ def samples(store: Store, experiments: list[dict[str, Any]], metric: Metric) -> 
     (an experiment with no finished round has no values)."""
     names = labels(experiments)
     out = []
+    # Every experiment's rounds in one query: per-experiment queries dominate over thousands of experiments.
+    everything = store.rounds_of([e["id"] for e in experiments])
+    if metric.name not in everything:
+        everything[metric.name] = float("nan")
+    # Only the columns the values need, so that splitting thousands of experiments stays cheap.
+    slim = everything[["experiment_id", "seed", "round_index", "measurement_id", metric.name]]
+    by_id = dict(tuple(slim.groupby("experiment_id", sort=False)))
+    counts = store.experiments().set_index("id")["diverged"]
     for e in experiments:
-        rounds = store.rounds(e["id"])
-        diverged = len(store.diverged(e["id"]))
+        rounds = by_id.get(e["id"], slim.iloc[:0])
+        diverged = int(counts.get(e["id"], 0))
         if not len(rounds) and diverged:
             out.append(Sample(e["id"], names[e["id"]], pd.Series([], dtype=float, index=pd.MultiIndex.from_tuples(
                 [], names=["seed", "round_index"])), "", 0, diverged))
             continue
-        if metric.name not in rounds or rounds[metric.name].isna().all():
-            known = metric_columns(rounds)
+        if rounds[metric.name].isna().all():
+            known = metric_columns(everything[everything["experiment_id"] == e["id"]].dropna(axis=1, how="all"))
             raise SuiteError(f"--metric {metric.name!r}: not stored for experiment {e['id']}; it has: "
                              f"{', '.join(known)}")
         out.append(Sample(e["id"], names[e["id"]], metric_values(rounds, metric), reproduce(e, rounds),
