@@ -172,8 +172,8 @@ class Store:
             return
         version, tables = _probe(self.path)
         if tables and "suite" not in tables:
-            raise SuiteError(f"store {self.path}: a SQLite database, but not a suite results store (it has no "
-                             "experiments and rounds tables); left unchanged")
+            raise SuiteError(f"store {self.path}: a SQLite database, but not a suite results store (no experiments "
+                             "and rounds tables with a store's columns); left unchanged")
         if not tables and readonly:
             raise SuiteError(f"store {self.path}: an empty SQLite database, not a suite results store")
         if version > SCHEMA_VERSION:
