@@ -39,7 +39,8 @@ from suite.report.formatting import FORMATS
 from suite.results.store import DEFAULT_PATH, Store
 
 app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def _print_version(value: bool) -> None:
@@ -440,7 +441,10 @@ def list_tasks() -> None:
 
 
 @app.command("results")
-def results(store: StoreOption = DEFAULT_PATH) -> None:
+def results(store: StoreOption = DEFAULT_PATH,
+            json_out: Annotated[bool, typer.Option("--json", help="Print as JSON: every experiment with its config, "
+                                                   "finished and diverged rounds and primary metric, and the sweeps."
+                                                   )] = False) -> None:
     """Stored experiments, one line each, and sweeps."""
     from suite.report.formatting import PLAIN_ROWS, text_table
 
@@ -471,6 +475,9 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
             values = values.drop_duplicates("measurement_id")
         for experiment_id, row in values.groupby("experiment_id")[metric.name].agg(["mean", "std"]).iterrows():
             summaries[int(experiment_id)] = metric, row["mean"], row["std"]
+    if json_out:
+        print(json.dumps(_results_json(db, frame, summaries), indent=2))
+        return
     rows = []
     for row in frame.itertuples():
         task = registry.tasks().get(row.task)
@@ -494,6 +501,25 @@ def results(store: StoreOption = DEFAULT_PATH) -> None:
                          f"{min(ids)}–{max(ids)}" if ids else "", row.created])
         show("sweeps (suite report --sweep ID)", ("id", "task", "cells", "rounds", "swept", "experiments", "created"),
              rows)
+
+
+def _results_json(db: Store, frame, summaries: dict[int, tuple[Any, float, float]]) -> dict[str, Any]:
+    """`suite results --json`: the listing as data (NaN, e.g. the std of one round, as null)."""
+    def number(value: float) -> float | None:
+        return None if value != value else float(value)
+
+    experiments = []
+    for row in frame.itertuples():
+        primary = None
+        if row.id in summaries:
+            metric, mean, std = summaries[row.id]
+            primary = {"name": metric.name, "unit": metric.unit, "mean": number(mean), "std": number(std)}
+        experiments.append({"id": int(row.id), "task": row.task, "config": json.loads(row.config),
+                            "rounds": int(row.rounds), "diverged": int(row.diverged), "created": row.created,
+                            "primary_metric": primary})
+    sweeps = [{"id": int(row.id), "task": row.task, "cells": int(row.cells), "created": row.created}
+              for row in db.sweeps().itertuples()]
+    return {"store": str(db.path), "experiments": experiments, "sweeps": sweeps}
 
 
 def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:

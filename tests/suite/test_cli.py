@@ -109,3 +109,27 @@ def test_truncated_idx_file_keeps_the_store(tmp_path, fake_mnist):
     assert "train-labels-idx1-ubyte: truncated IDX file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [["-h"], ["run", "mnist", "-h"], ["results", "-h"], ["compare", "-h"]])
+def test_dash_h_is_help(tmp_path, args):
+    result = suite_here(*args, cwd=tmp_path)
+    assert result.returncode == 0 and "Usage: suite" in result.stdout, result.stderr
+
+
+def test_results_json_lists_configs_rounds_diverged_and_the_primary_metric(tmp_path):
+    from suite.results.store import Store
+    from tests.stored_fixtures import add_experiment
+
+    store = Store(tmp_path / "s.db")
+    add_experiment(store, [0.8, 0.82, None], model="baseline")
+    add_experiment(store, [None])
+    result = suite_here("results", "--json", "--store", "s.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    first, second = listed["experiments"]
+    assert (first["rounds"], first["diverged"], first["config"]["model"]) == (2, 1, "baseline")
+    assert first["primary_metric"] == {"name": "test_accuracy", "unit": "%", "mean": pytest.approx(0.81),
+                                       "std": pytest.approx(0.0141421356)}
+    assert (second["rounds"], second["diverged"], second["primary_metric"]) == (0, 1, None)
+    assert listed["sweeps"] == []
