@@ -233,8 +233,9 @@ def _check_counts(opts: dict[str, Any]) -> None:
 
 
 
-def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool = False):
-    """The run plan the options describe; everything it names is checked before anything trains."""
+def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool = False, reads_data: bool = True):
+    """The run plan the options describe; everything it names is checked before anything trains (the data directory
+    only for a task that reads files: Task.reads_data)."""
     from suite.execution.executors import make_executor
     from suite.execution.runner import RunPlan, check_execution
     from suite.training.devices import resolve_acceleration, resolve_device
@@ -246,7 +247,8 @@ def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool 
     executor = make_executor(opts["executor"], workers=opts["workers"], ray_options=ray_options)
     # before the store is opened: a refused plan leaves nothing behind
     check_execution(executor, device, accel, opts["parallel_rounds"], opts["seed"])
-    data_dir = resolve_data_dir(opts["data_dir"], create=opts["download"])
+    data_dir = (resolve_data_dir(opts["data_dir"], create=opts["download"]) if reads_data
+                else Path(opts["data_dir"] or "data"))
     return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
                    device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,
                    download=opts["download"], fresh=fresh, reuse_any_code=opts["reuse_any_code"], reporter=reporter)
@@ -260,7 +262,7 @@ def _run(task: registry.Task, options: dict[str, Any]) -> None:
     _check_counts(run_opts)
     config = resolve_config(task, run_opts["preset"], options)
     plan = _plan(run_opts, lambda planned: make_reporter(run_opts["quiet"], task.primary_metric),
-                 compile=run_opts["compile"], fresh=run_opts["fresh"])
+                 compile=run_opts["compile"], fresh=run_opts["fresh"], reads_data=task.reads_data)
     store = plan.store
     try:
         outcome = run_experiment(task, config, plan)
@@ -326,7 +328,7 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(f"cell {position[planned.label]}/{len(cells)}: {planned.label}", highlight=False)
         return make_reporter(plain, task.primary_metric)
 
-    plan = _plan(opts, reporter)
+    plan = _plan(opts, reporter, reads_data=task.reads_data)
     store = plan.store
     spec_hash, spec = grid.sweep_spec(task, fixed, cells, opts["rounds"], opts["seed"], opts["preset"])
     try:

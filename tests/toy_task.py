@@ -131,6 +131,7 @@ class ToyTask(Task):
     target_names = ("first > second", "first <= second")
     data_fields = ("dim",)
     stack_rounds = True  # every round's splits have the config's sizes
+    reads_data = False  # it draws its pairs: no data directory needed
     eval_batch_size = 50  # not a divisor of the split sizes: evaluation runs in uneven chunks
 
     def prepare(self, config: ToyConfig, data_dir: Path, download: bool) -> ToyData:

@@ -115,6 +115,8 @@ class Task:
     # the machine idle between Python calls, and rounds whose splits always have equal sizes.
     stack_rounds: bool = False
     target_names: tuple[str, str] = ("negative", "positive")  # what a target of 0 and of 1 mean, for reports
+    # False for a task that reads no files (it draws its data): a run then needs no data directory.
+    reads_data: bool = True
 
     def prepare_data(self, config: Any, data_dir: Path, download: bool) -> str:
         """`suite data prepare`: check the data and build any cache; a line saying what was done."""

@@ -133,3 +133,13 @@ def test_results_json_lists_configs_rounds_diverged_and_the_primary_metric(tmp_p
                                        "std": pytest.approx(0.0141421356)}
     assert (second["rounds"], second["diverged"], second["primary_metric"]) == (0, 1, None)
     assert listed["sweeps"] == []
+
+
+@pytest.mark.slow  # the real entry point with the toy task installed, in a process of its own
+def test_a_task_that_reads_no_files_runs_without_a_data_directory(tmp_path):
+    from tests.fault_helpers import python_path
+
+    result = suite("run", "toy", "--rounds", "2", "--epochs", "1", "--quiet", "--store", "r.db", cwd=tmp_path,
+                   env={"PYTHONPATH": python_path(tmp_path), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "data").exists() and "2 rounds" in " ".join(result.stdout.split())
