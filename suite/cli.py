@@ -461,10 +461,11 @@ def results(store: StoreOption = DEFAULT_PATH,
             table.add_row(*cells)
         out().print(table)
 
+    from suite.results.stats import values_by_experiment
+
     db = Store(store, readonly=True)
     frame = db.experiments()
-    # Each experiment's primary metric over its finished rounds, from one read of every finished round: as
-    # stats.metric_values gives it per experiment (one value per round, or per measurement for a per-group metric).
+    # Each experiment's primary metric over its finished rounds, from one read of every finished round.
     finished = db.rounds_of()
     summaries: dict[int, tuple[Any, float, float]] = {}
     for name, ids in frame.groupby("task")["id"]:
@@ -472,10 +473,8 @@ def results(store: StoreOption = DEFAULT_PATH,
         metric = declaration(task, task.primary_metric) if task is not None else None
         if metric is None or metric.name not in finished:
             continue
-        values = finished[finished["experiment_id"].isin(ids)].dropna(subset=[metric.name])
-        if metric.per_group:
-            values = values.drop_duplicates("measurement_id")
-        for experiment_id, row in values.groupby("experiment_id")[metric.name].agg(["mean", "std"]).iterrows():
+        values = values_by_experiment(finished[finished["experiment_id"].isin(ids)], metric)
+        for experiment_id, row in values.agg(["mean", "std"]).iterrows():
             summaries[int(experiment_id)] = metric, row["mean"], row["std"]
     if json_out:
         print(json.dumps(_results_json(db, frame, summaries), indent=2))

@@ -40,7 +40,7 @@ from suite.report.formatting import (
 from suite.results.against import AgainstBaseline
 from suite.results.compare import Sample, comparison_table
 from suite.results.selection import differing_config, labels, samples
-from suite.results.stats import metric_values
+from suite.results.stats import metric_values, values_by_experiment
 from suite.results.store import Store
 from suite.results.sweeps import best_note, sweep_table, sweep_values
 
@@ -334,9 +334,10 @@ def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFram
                                   ("round_seconds", "seconds_per_epoch", "peak_memory_mb"))
     stored = store.rounds_of([e["id"] for e in experiments])  # one query and grouped sums, not one per experiment
     rounds = stored.groupby("experiment_id").size()
-    runs = _by_experiment(stored, seconds)  # one value per training run: a stacked group was measured once
+    runs = values_by_experiment(stored, seconds)  # one value per training run: a stacked group was measured once
     run_count, run_seconds = runs.size(), runs.sum()
-    epoch_seconds, peak = _by_experiment(stored, per_epoch).mean(), _by_experiment(stored, memory).max()
+    epoch_seconds = values_by_experiment(stored, per_epoch).mean()
+    peak = values_by_experiment(stored, memory).max()
     epochs = stored.groupby("experiment_id")["epochs"].mean() if "epochs" in stored else pd.Series(dtype=float)
     devices = stored.groupby("experiment_id")["device"].agg(lambda d: ", ".join(sorted(set(d))))
     for e in experiments:
@@ -350,15 +351,6 @@ def _environment(store: Store, experiments: list[dict[str, Any]]) -> pd.DataFram
                      "device": devices.get(i, ""), "code": e["code_version"],
                      "torch": e["torch_version"], "python": e["python_version"], "created": e["created"]})
     return pd.DataFrame(rows)
-
-
-def _by_experiment(rounds: pd.DataFrame, metric: Metric):
-    """stats.metric_values of every experiment of a rounds_of table at once, grouped by experiment_id: one value
-    per round, or per measurement for a per-group metric (measurement ids are unique across experiments)."""
-    frame = rounds.dropna(subset=[metric.name])
-    if metric.per_group:
-        frame = frame.drop_duplicates("measurement_id")
-    return frame.groupby("experiment_id")[metric.name]
 
 
 # rendering --------------------------------------------------------------------------------------------------

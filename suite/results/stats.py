@@ -35,6 +35,16 @@ def metric_values(rounds: pd.DataFrame, metric: Metric) -> pd.Series:
     return pd.Series(frame[metric.name].to_numpy(float), index=index, name=metric.name)
 
 
+def values_by_experiment(rounds: pd.DataFrame, metric: Metric):
+    """metric_values of every experiment of a table of several experiments' rounds (Store.rounds_of) at once,
+    grouped by experiment_id: one value per round, or per measurement for a per-group metric (measurement ids are
+    unique across experiments)."""
+    frame = rounds.dropna(subset=[metric.name])
+    if metric.per_group:
+        frame = frame.drop_duplicates("measurement_id")
+    return frame.groupby("experiment_id")[metric.name]
+
+
 def measured_rounds(rounds: pd.DataFrame, metric: Metric) -> int:
     """How many rounds the metric's values cover."""
     return int(rounds[metric.name].notna().sum())

@@ -126,13 +126,19 @@ class StoreWriteError(SuiteError):
     """Writing to the store failed (disk full, I/O error, read-only): what was committed before is intact."""
 
 
+def _readonly_uri(path: Path) -> str:
+    """The file opened so that SQLite writes nothing: mode=ro, and immutable=1 where its folder is read-only (SQLite
+    could not make its lock files there)."""
+    immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
+    return f"{path.resolve().as_uri()}?mode=ro{immutable}"
+
+
 def _probe(path: Path) -> tuple[int, set[str]]:
     """An existing file's SQLite user_version and table names (with "suite" when its experiments and rounds
     tables have a suite store's key columns), read without writing anything (mode=ro, or immutable=1 where its
     folder is read-only and SQLite could not make its lock files)."""
-    immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
     try:
-        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{immutable}", uri=True)
+        probe = sqlite3.connect(_readonly_uri(path), uri=True)
         try:
             version = probe.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -204,10 +210,8 @@ class Store:
         return db
 
     def _open_readonly(self) -> sqlite3.Connection:
-        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
         try:
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{immutable}", uri=True, timeout=30,
-                                 isolation_level=None)
+            db = sqlite3.connect(_readonly_uri(self.path), uri=True, timeout=30, isolation_level=None)
             if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 # An older schema: upgrade a private copy, so reading never writes the file.
                 copy = sqlite3.connect(":memory:", isolation_level=None)
