@@ -24,13 +24,13 @@ from suite.core import grid, registry
 from suite.core.config import (
     PRECISIONS,
     BaseConfig,
-    build_config,
     config_dict,
     field_types,
     flag,
     non_defaults,
     ordered_fields,
 )
+from suite.core.configfile import RUN_KEYS, SWEEP_KEYS
 from suite.core.datadir import resolve_data_dir
 from suite.core.errors import SuiteError
 from suite.core.identity import UNKNOWN
@@ -39,7 +39,7 @@ from suite.report.formatting import FORMATS
 from suite.results.store import DEFAULT_PATH, Store
 
 app = typer.Typer(help="Run and compare experiments with pair-comparison (Siamese) networks.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  no_args_is_help=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -140,7 +140,12 @@ RUN_OPTIONS = {
                                           "the others are trained again and replaced).")),
     "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
+    "config_file": (Path | None, typer.Option(None, "--config", help="TOML file with [run] options and [config] "
+                                              "values (`suite show ID --config` writes one); options given on the "
+                                              "command line override it. docs/configuration.md.",
+                                              show_default=False)),
 }
+
 
 
 def summary_table(title: str, rounds, task: registry.Task | None) -> Table:
@@ -202,67 +207,16 @@ def _config_parameters(task: registry.Task, only: tuple[str, ...] | None = None)
     return params
 
 
-def resolve_config(task: registry.Task, preset: str | None, given: dict[str, Any]) -> Any:
-    """Defaults ← preset ← options given on the command line."""
-    values = dict(task.presets.get(preset).value) if preset else {}
-    values.update({k: v for k, v in given.items() if v is not None})
-    return build_config(task.config_cls, values)
-
-
-def _parallel_rounds(value: str) -> int | None:
-    """`auto` → None (the runner decides); otherwise a whole number."""
-    if value == "auto":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise SuiteError(f"--parallel-rounds: must be auto or a whole number >= 1, got {value!r}") from None
-
-
-# Upper bounds of the counts a run takes: beyond them a typo (--rounds 10000000) would only fill memory.
-COUNT_LIMITS = {"rounds": 10_000, "parallel_rounds": 1_024, "workers": 256}
-
-
-def _check_counts(opts: dict[str, Any]) -> None:
-    """--parallel-rounds read (auto → None), then --rounds, --parallel-rounds and --workers checked in
-    1 … COUNT_LIMITS."""
-    opts["parallel_rounds"] = _parallel_rounds(opts["parallel_rounds"])
-    for name, limit in COUNT_LIMITS.items():
-        if opts[name] is not None and not 1 <= opts[name] <= limit:
-            raise SuiteError(f"{flag(name)}: must be between 1 and {limit:,}, got {opts[name]:,}")
-
-
-
-def _plan(opts: dict[str, Any], reporter, *, compile: bool = False, fresh: bool = False, reads_data: bool = True):
-    """The run plan the options describe; everything it names is checked before anything trains (the data directory
-    only for a task that reads files: Task.reads_data)."""
-    from suite.execution.executors import make_executor
-    from suite.execution.runner import RunPlan, check_execution
-    from suite.training.devices import resolve_acceleration, resolve_device
-
-    device = resolve_device(opts["device"])
-    ray_options = {"address": opts["ray_address"], "max_retries": opts["max_retries"], "cpus": opts["cpus_per_task"],
-                   "gpus": opts["gpus_per_task"], "log": lambda text: print(text, file=sys.stderr, flush=True)}
-    accel = resolve_acceleration(opts["precision"], compile, device)
-    executor = make_executor(opts["executor"], workers=opts["workers"], ray_options=ray_options)
-    # before the store is opened: a refused plan leaves nothing behind
-    check_execution(executor, device, accel, opts["parallel_rounds"], opts["seed"])
-    data_dir = (resolve_data_dir(opts["data_dir"], create=opts["download"]) if reads_data
-                else Path(opts["data_dir"] or "data"))
-    return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
-                   device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,
-                   download=opts["download"], fresh=fresh, reuse_any_code=opts["reuse_any_code"], reporter=reporter)
-
-
-def _run(task: registry.Task, options: dict[str, Any]) -> None:
+def _run(task: registry.Task, options: dict[str, Any], given: set[str]) -> None:
+    from suite.execution.planning import PLAN_DEFAULTS, make_plan, resolve_config
     from suite.execution.runner import ExperimentInterrupted, run_experiment
     from suite.report.progress import make_reporter
 
     run_opts = {k: options.pop(k) for k in RUN_OPTIONS}
-    _check_counts(run_opts)
+    _read_config_file(task, run_opts, options, given, RUN_KEYS)
     config = resolve_config(task, run_opts["preset"], options)
-    plan = _plan(run_opts, lambda planned: make_reporter(run_opts["quiet"], task.primary_metric),
-                 compile=run_opts["compile"], fresh=run_opts["fresh"], reads_data=task.reads_data)
+    plan = make_plan(task, reporter=lambda planned: make_reporter(run_opts["quiet"], task.primary_metric),
+                     **{k: run_opts[k] for k in PLAN_DEFAULTS})
     store = plan.store
     try:
         outcome = run_experiment(task, config, plan)
@@ -302,20 +256,22 @@ SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A na
                                                     "--grid and fixed options given explicitly add to it."))}
 
 
-def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
+def _sweep(task: registry.Task, options: dict[str, Any], given: set[str]) -> None:
     from suite.execution import sweep
+    from suite.execution.planning import PLAN_DEFAULTS, make_plan
     from suite.report.formatting import rich_table, sweep_display
     from suite.report.progress import make_reporter
     from suite.results import sweeps
 
-    opts = {k: options.pop(k) for k in (*SWEEP_PRESET, *SWEEP_OPTIONS, *SWEEP_RUN_OPTIONS)}
-    _check_counts(opts)
+    opts = {k: options.pop(k) for k in (*SWEEP_PRESET, *SWEEP_OPTIONS, *SWEEP_RUN_OPTIONS, "config_file")}
+    file = _read_config_file(task, opts, options, given, SWEEP_KEYS, sweep=True)
     preset = task.sweeps.get(opts["preset"]).value if opts["preset"] else grid.SweepPreset({})
     fixed = {**preset.fixed, **{k: v for k, v in options.items() if v is not None}}
-    axes = grid.parse_grid(task, opts["grid"] or [])
+    # an axis given on the command line replaces the file's axis of that field
+    axes = {**(file.grid if file else {}), **grid.parse_grid(task, opts["grid"] or [])}
     cell_values = [{**base, **extra} for base in preset.cell_values() for extra in grid.product(axes)]
     if not any(cell_values[0]) and len(cell_values) == 1:
-        raise SuiteError("a sweep needs --grid FIELD=V1,V2,… or a --preset (see `suite list`)")
+        raise SuiteError("a sweep needs --grid FIELD=V1,V2,…, a [grid] in --config, or a --preset (see `suite list`)")
     cells = grid.make_cells(task, fixed, cell_values)
     metric = declaration(task, opts["metric"] or task.primary_metric)
     if not metric.ranked:
@@ -328,7 +284,7 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(f"cell {position[planned.label]}/{len(cells)}: {planned.label}", highlight=False)
         return make_reporter(plain, task.primary_metric)
 
-    plan = _plan(opts, reporter, reads_data=task.reads_data)
+    plan = make_plan(task, reporter=reporter, **{k: opts[k] for k in PLAN_DEFAULTS if k in opts})
     store = plan.store
     spec_hash, spec = grid.sweep_spec(task, fixed, cells, opts["rounds"], opts["seed"], opts["preset"])
     try:
@@ -345,17 +301,39 @@ def _sweep(task: registry.Task, options: dict[str, Any]) -> None:
     out().print(f"{sweeps.best_note(table)} Figures: suite report --sweep {outcome.sweep_id}")
 
 
+def _read_config_file(task: registry.Task, run_opts: dict[str, Any], options: dict[str, Any], given: set[str],
+                      keys: set[str], sweep: bool = False):
+    """Fill what the command line left out from --config FILE: [run] into run_opts, [config] into the config
+    options (None: not given). Returns the file read, or None without --config."""
+    from suite.core.configfile import read_config_file
+
+    path = run_opts.pop("config_file")
+    if path is None:
+        return None
+    file = read_config_file(path, task, keys, sweep=sweep)
+    for key, value in file.run.items():
+        if key not in given:
+            run_opts[key] = Path(value) if key in ("store", "data_dir") else value
+    for key, value in file.config.items():
+        if options.get(key) is None:
+            options[key] = value
+    return file
+
+
 def _setting_lines(experiment: dict[str, Any]) -> list[str]:
     return [f"{key}: {value}" for key, value in experiment.get("setting", {}).items()]
 
 
 def _command(task: registry.Task, params: list[inspect.Parameter], body, help_text: str) -> click.Command:
-    """`body(task, options)` as the command named after the task, with these parameters."""
-    def command(**options: Any) -> None:
-        body(task, options)
+    """`body(task, options, given)` as the command named after the task, with these parameters; `given` names the
+    options typed on the command line (so that they override a --config file, defaults do not)."""
+    def command(ctx: typer.Context, **options: Any) -> None:
+        given = {name for name in options if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+        body(task, options, given)
 
-    command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = {p.name: p.annotation for p in params}
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    command.__signature__ = inspect.Signature([context, *params])
+    command.__annotations__ = {"ctx": typer.Context, **{p.name: p.annotation for p in params}}
     command.__name__ = task.name
     single = typer.Typer(add_completion=False)
     single.command(name=task.name, help=help_text)(command)
@@ -394,17 +372,19 @@ data_app.add_typer(stats_app, name="stats")
 
 
 def _data_config(task: registry.Task, options: dict[str, Any]) -> tuple[Any, Path, bool]:
+    from suite.execution.planning import resolve_config
+
     run_opts = {k: options.pop(k) for k in DATA_OPTIONS}
     config = resolve_config(task, None, options)
     return config, resolve_data_dir(run_opts["data_dir"], create=run_opts["download"]), run_opts["download"]
 
 
-def _prepare(task: registry.Task, options: dict[str, Any]) -> None:
+def _prepare(task: registry.Task, options: dict[str, Any], given: set[str]) -> None:
     config, data_dir, download = _data_config(task, options)
     out().print(task.prepare_data(config, data_dir, download))
 
 
-def _stats(task: registry.Task, options: dict[str, Any]) -> None:
+def _stats(task: registry.Task, options: dict[str, Any], given: set[str]) -> None:
     config, data_dir, _ = _data_config(task, options)
     for title, frame in task.data_stats(config, data_dir):
         table = Table(title=title, title_justify="left")
@@ -415,8 +395,15 @@ def _stats(task: registry.Task, options: dict[str, Any]) -> None:
         out().print(table)
 
 
+SWEEP_CONFIG_OPTION = (Path | None, typer.Option(
+    None, "--config", help="TOML file with [grid] (FIELD = [V1, V2, …]), [config] (fixed options) and [run] options; "
+    "options given on the command line override it (a --grid of the same field replaces the file's). "
+    "docs/configuration.md.", show_default=False))
+
+
 def _sweep_command(task: registry.Task) -> click.Command:
-    params = _run_parameters({**SWEEP_PRESET, **SWEEP_OPTIONS, **SWEEP_RUN_OPTIONS}) + _config_parameters(task)
+    params = (_run_parameters({**SWEEP_PRESET, **SWEEP_OPTIONS, **SWEEP_RUN_OPTIONS,
+                               "config_file": SWEEP_CONFIG_OPTION}) + _config_parameters(task))
     return _command(task, params, _sweep, f"Sweep a grid of {task.name} configurations.")
 
 
@@ -529,17 +516,47 @@ def _describe_config(task: registry.Task | None, config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in non_defaults(task.config_cls, config).items()) or "defaults"
 
 
+def _reproducing_file(experiment: dict[str, Any], rounds, diverged: list[dict], store: Path) -> str:
+    """`suite show ID --config`: the experiment's full config and the seed and rounds its stored rounds are (the
+    seed with the most of them, rounds 0 … its highest index), so running the file reuses them."""
+    from suite.core.configfile import config_toml
+
+    stored = [(int(r.seed), int(r.round_index)) for r in rounds.itertuples()] + [
+        (d["seed"], d["round_index"]) for d in diverged]
+    if stored:
+        seeds = [seed for seed, _ in stored]
+        seed = max(set(seeds), key=lambda s: (seeds.count(s), -s))
+        count = max(index for s, index in stored if s == seed) + 1
+        have = f"{seeds.count(seed)} stored round(s) of seed {seed}"
+    else:
+        seed, count, have = 0, 10, "no stored rounds yet"
+    header = [f"experiment {experiment['id']} of {store} ({experiment['task']}, config {experiment['config_hash']}): "
+              f"{have}",
+              f"suite run {experiment['task']} --config FILE reuses them; options on the command line override "
+              "this file (docs/configuration.md)"]
+    return config_toml(experiment["task"], experiment["config"], {"rounds": count, "seed": seed, "store": str(store)},
+                       header)
+
+
 @app.command("show")
 def show(experiment_id: Annotated[int, typer.Argument(help="Experiment id (see `suite results`).")],
          store: StoreOption = DEFAULT_PATH,
-         json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+         json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+         config_out: Annotated[bool, typer.Option("--config", help="Print a TOML config file that reproduces the "
+                                                  "experiment: `suite run TASK --config FILE` reuses its rounds.")
+                               ] = False) -> None:
     """One experiment: its configuration, environment, rounds and summary."""
     from suite.report.formatting import diverged_line, rounds_phrase
 
+    if json_out and config_out:
+        raise SuiteError("--json and --config: choose one")
     db = Store(store, readonly=True)
     experiment = db.experiment(experiment_id)
     rounds = db.rounds(experiment_id)
     diverged = db.diverged(experiment_id)
+    if config_out:
+        print(_reproducing_file(experiment, rounds, diverged, store), end="")
+        return
     task = registry.tasks().get(experiment["task"])
     if json_out:
         print(json.dumps(summary_json(experiment, rounds, task, diverged) if len(rounds) or diverged
@@ -599,15 +616,10 @@ AlphaOption = Annotated[float | None, typer.Option(
 
 def _selection(store: Path, ids, task: str | None, where, baseline: int | None, metric: str | None):
     """The store, the chosen experiments, the reference id and the metric of `suite compare|report`."""
-    from suite.results.selection import metric_of, select
+    from suite.results.selection import choose
 
     db = Store(store, readonly=True)
-    experiments = select(db, ids or [], task, where or [])
-    reference = experiments[0]["id"] if baseline is None else baseline
-    if reference not in {e["id"] for e in experiments}:
-        raise SuiteError(f"--baseline {reference}: not among the selected experiments "
-                         f"({', '.join(str(e['id']) for e in experiments)})")
-    return db, experiments, reference, metric_of(experiments[0]["task"], metric)
+    return db, *choose(db, ids or [], task, where or [], baseline, metric)
 
 
 @app.command("compare")
@@ -675,8 +687,8 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
             notes.append(formatting.gate_line(result.table, worse, margin, alpha))
         if format_name == "table":
             out().print(rendered)
-            for line in notes:
-                out().print(line, soft_wrap=True)
+            for line in notes:  # wrapped between words at the console's width, like the table above them
+                out().print(line)
         elif format_name == "markdown":
             print("\n\n".join([rendered, *notes]))
         else:

@@ -129,3 +129,15 @@ def metric_of(task_name: str, name: str | None) -> Metric:
             raise SuiteError(f"task {task_name} is not installed here: name the metric with --metric")
         name = task.primary_metric
     return declaration(task, name)
+
+
+def choose(store: Store, ids: list[int], task: str | None, where: list[str], baseline: int | None,
+           metric: str | None) -> tuple[list[dict[str, Any]], int, Metric]:
+    """What `suite compare|report` (and suite.compare) compare: the chosen experiments, the reference id (the
+    first chosen unless `baseline`) and the metric's declaration."""
+    experiments = select(store, ids, task, where)
+    reference = experiments[0]["id"] if baseline is None else baseline
+    if reference not in {e["id"] for e in experiments}:
+        raise SuiteError(f"--baseline {reference}: not among the selected experiments "
+                         f"({', '.join(str(e['id']) for e in experiments)})")
+    return experiments, reference, metric_of(experiments[0]["task"], metric)

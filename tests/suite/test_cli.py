@@ -1,6 +1,9 @@
 """The command line through typer's CliRunner (happy paths) and the real entry point (errors)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -115,6 +118,20 @@ def test_truncated_idx_file_keeps_the_store(tmp_path, fake_mnist):
 def test_dash_h_is_help(tmp_path, args):
     result = suite_here(*args, cwd=tmp_path)
     assert result.returncode == 0 and "Usage: suite" in result.stdout, result.stderr
+
+
+@pytest.mark.slow
+def test_version_and_shell_completion(tmp_path):
+    assert suite_here("--version", cwd=tmp_path).stdout.startswith("suite 0.")
+    shown = suite_here("--show-completion", "bash", cwd=tmp_path)
+    assert shown.returncode == 0 and "_SUITE_COMPLETE=complete_bash" in shown.stdout
+    # what the installed script asks for as a user presses tab: tasks, then a task's own options
+    for words, expected in (("suite run ", {"lfw", "mnist"}), ("suite run mnist --w-sh", {"--w-sharing"})):
+        env = {"COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (not words.endswith(" "))),
+               "_SUITE_COMPLETE": "complete_bash"}
+        completed = subprocess.run([sys.executable, "-m", "suite"], cwd=tmp_path, env={**os.environ, **env},
+                                   capture_output=True, text=True, timeout=120)
+        assert expected <= set(completed.stdout.split()), completed.stderr
 
 
 def test_results_json_lists_configs_rounds_diverged_and_the_primary_metric(tmp_path):

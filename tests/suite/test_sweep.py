@@ -133,7 +133,7 @@ def test_killing_the_driver_midway_loses_only_rounds_in_flight(tmp_path, fake_mn
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["sweep", "mnist", "--epochs", "1"], "a sweep needs --grid FIELD=V1,V2,… or a --preset"),
+    (["sweep", "mnist", "--epochs", "1"], "a sweep needs --grid FIELD=V1,V2,…, a [grid] in --config, or a --preset"),
     (["sweep", "mnist", "--grid", "colour=1"], "unknown option 'colour'"),
     (["sweep", "mnist", "--grid", "lr=1", "--executor", "dask"],
      "--executor: 'dask' is not one of inline, process, ray"),
