@@ -1,6 +1,7 @@
 """suite: run and compare experiments with pair-comparison (Siamese) networks.
 
-The task-author API, re-exported here so a task imports from `suite` alone (see docs/architecture.md). Names are
+The Python API for users (suite.run, suite.open, suite.compare: docs/python.md) and the task-author API, re-exported
+here so a script or a task imports from `suite` alone (see docs/architecture.md). Names are
 resolved on first use (PEP 562), so `import suite` stays cheap: the command line starts without torch.
 """
 
@@ -10,6 +11,11 @@ __version__ = "0.1.0"
 
 # public name → the module that defines it
 _EXPORTS = {
+    "run": "suite.api",
+    "open": "suite.api",
+    "compare": "suite.api",
+    "Experiment": "suite.api",
+    "Results": "suite.api",
     "Task": "suite.core.registry",
     "Split": "suite.core.registry",
     "NamedRegistry": "suite.core.registry",

@@ -10,7 +10,7 @@ import suite
 from tests.conftest import REPO
 
 # lowest first; `suite/__init__.py` (the public API, resolved lazily) and the command line sit above them all
-LAYERS = ("core", "training", "results", "execution", "report", "cli")
+LAYERS = ("core", "training", "results", "execution", "report", "api", "cli")
 PUBLIC = set(suite.__all__)
 
 
