@@ -12,7 +12,7 @@ export SUITE_DATA_DIR
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,ray,mlflow,parquet]'
 	touch $(STAMP)
 
 run: $(STAMP)

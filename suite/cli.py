@@ -725,6 +725,63 @@ def compare_command(ids: IdsArgument = None, task: TaskOption = None, where: Whe
         print(rendered)
 
 
+@app.command("export")
+def export_command(ids: IdsArgument = None, task: TaskOption = None, where: WhereOption = None,
+                   out_dir: Annotated[Path | None, typer.Option(
+                       "--out", help="Folder to write <table>.<format> into (created if missing; files of those names "
+                       "are replaced, nothing else is touched); - writes one table to stdout.", show_default=False)]
+                   = None,
+                   format_name: Annotated[str, typer.Option("--format", help="csv, jsonl (JSON lines) or parquet "
+                                                            "(needs pip install -e '.[parquet]').")] = "csv",
+                   table_names: Annotated[str, typer.Option(
+                       "--tables", help="Comma-separated: experiments (config columns, metric means and stds), "
+                       "rounds, epochs, scores (per example).")] = "experiments,rounds,epochs",
+                   split: Annotated[str, typer.Option("--split", help="The split of the scores table.")] = "test",
+                   to: Annotated[str, typer.Option("--to", help="files, or mlflow: log each experiment as an MLflow "
+                                                   "run with a child run per round (needs pip install -e "
+                                                   "'.[mlflow]'); exporting again adds only what is new.")]
+                   = "files",
+                   tracking_uri: Annotated[str | None, typer.Option(
+                       "--tracking-uri", help="With --to mlflow: where MLflow stores runs.",
+                       show_default="$MLFLOW_TRACKING_URI, else MLflow's default")] = None,
+                   mlflow_experiment: Annotated[str | None, typer.Option(
+                       "--mlflow-experiment", help="With --to mlflow: the MLflow experiment to log into.",
+                       show_default="suite/<task>")] = None,
+                   store: StoreOption = DEFAULT_PATH) -> None:
+    """Export experiments (none named: every one) as CSV, JSON lines or Parquet files, or into MLflow."""
+    from suite.results import export, tables
+
+    db = Store(store, readonly=True)
+    if to == "mlflow":
+        from suite.results.mlflow_export import export_to_mlflow
+
+        for given, name in ((out_dir is not None, "--out"), (format_name != "csv", "--format"),
+                            (table_names != "experiments,rounds,epochs", "--tables")):
+            if given:
+                raise SuiteError(f"{name}: only with --to files; --to mlflow logs runs at --tracking-uri")
+        chosen = tables.chosen(db, ids, task, where)
+        if not len(chosen):
+            raise SuiteError(f"no experiment matches in {db.path} (see `suite results`)")
+        done = export_to_mlflow(db, chosen["id"].tolist(), tracking_uri, mlflow_experiment,
+                                lambda text: print(f"suite export: {text}", file=sys.stderr, flush=True))
+        out().print(done.describe(), highlight=False, soft_wrap=True)
+        return
+    if to != "files":
+        raise SuiteError(f"--to: {to!r} is not one of: files, mlflow")
+    for given, name in ((tracking_uri is not None, "--tracking-uri"), (mlflow_experiment is not None,
+                                                                         "--mlflow-experiment")):
+        if given:
+            raise SuiteError(f"{name}: only with --to mlflow")
+    if out_dir is None:
+        raise SuiteError("--out: name a folder to write the tables into (or - for one table on stdout)")
+    names = export.parse_tables(table_names)
+    written = export.export(db, None if str(out_dir) == "-" else out_dir, format_name, names, ids, task, where,
+                            split)
+    for path, rows in written:
+        if path is not None:
+            out().print(f"wrote {path} ({rows:,} rows)", highlight=False, soft_wrap=True)
+
+
 @app.command("report")
 def report_command(ids: IdsArgument = None, task: TaskOption = None, where: WhereOption = None,
                    baseline: BaselineOption = None, metric: MetricOption = None,

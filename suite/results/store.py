@@ -474,6 +474,10 @@ class Store:
                                  " (SELECT value FROM json_each(?)) AND split = ? ORDER BY round_id, example",
                                  self.db, params=[json.dumps([int(i) for i in round_ids]), split])
 
+    def score_splits(self) -> list[str]:
+        """The splits whose per-example scores are stored (test, val, …)."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT split FROM scores ORDER BY split")]
+
     def scores(self, round_id: int, split: str = "test") -> pd.DataFrame:
         """The stored per-example scores of one round's split and their targets, indexed by example."""
         import pandas as pd
