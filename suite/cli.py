@@ -534,8 +534,11 @@ def _reproducing_file(experiment: dict[str, Any], rounds, diverged: list[dict], 
               f"{have}",
               f"suite run {experiment['task']} --config FILE reuses them; options on the command line override "
               "this file (docs/configuration.md)"]
-    return config_toml(experiment["task"], experiment["config"], {"rounds": count, "seed": seed, "store": str(store)},
-                       header)
+    task = registry.tasks().get(experiment["task"])
+    config = experiment["config"]
+    if task is not None:  # in the task's own order, as `suite run -h` lists them
+        config = {f.name: config[f.name] for f in ordered_fields(task.config_cls) if f.name in config} | config
+    return config_toml(experiment["task"], config, {"rounds": count, "seed": seed, "store": str(store)}, header)
 
 
 @app.command("show")

@@ -285,3 +285,19 @@ def test_without_mlflow_the_error_says_how_to_install_it(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == MISSING_MLFLOW == "--to mlflow needs MLflow: pip install -e '.[mlflow]'"
     assert not (tmp_path / "suite.db").exists()
+
+
+def test_the_command_line_exports_and_says_what_it_did(tmp_path: Path, uri: str) -> None:
+    from tests.cli_helpers import suite_here
+
+    store = Store(tmp_path / "cli.db")
+    add_experiment(store, [0.8, 0.9], model="baseline")
+    args = ["export", "--store", str(tmp_path / "cli.db"), "--to", "mlflow", "--tracking-uri", uri]
+    first = suite_here(*args, cwd=tmp_path, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert first.returncode == 0, first.stderr
+    assert f"logged 1 experiments (2 rounds) to {uri}" in first.stdout
+    again = suite_here(*args, cwd=tmp_path, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert "logged 0 experiments (0 rounds)" in again.stdout and "1 already there (0 updated)" in again.stdout
+    parent = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("suite/mnist").experiment_id],
+                                           filter_string="tags.`suite.kind` = 'experiment'")[0]
+    assert parent.data.metrics["test_accuracy_mean"] == pytest.approx(0.85)
