@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from suite.core.metrics import Metric
 
@@ -63,6 +67,11 @@ def _number(value: float, digits: str) -> str:
     return "–" if value != value else format(value, digits)
 
 
+def spread_header(metric: Metric) -> str:
+    """The header of the mean ± std column, with the metric's unit."""
+    return f"mean ± std{metric.unit_suffix}"
+
+
 def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = False) -> pd.DataFrame:
     """The comparison table (suite.results.compare.comparison_table) as strings, one column per quantity people read;
     with `commands`, last the command that reproduces each row."""
@@ -80,7 +89,7 @@ def comparison_display(table: pd.DataFrame, metric: Metric, commands: bool = Fal
         rows.append({
             "id": str(row["experiment"]), "experiment": row["label"],
             "n": fmt_n(row["n"], row["rounds"]) + (f" (+{row['diverged']} diverged)" if row.get("diverged") else ""),
-            f"mean ± std{metric.unit_suffix}": fmt_spread(metric, row["mean"], row["std"], row["n"], row["rounds"]),
+            spread_header(metric): fmt_spread(metric, row["mean"], row["std"], row["n"], row["rounds"]),
             "median": metric.show(row["median"]),
             "95% CI (t)": fmt_interval(metric, row["t_low"], row["t_high"]),
             "Δ mean [95% CI]": diff,
@@ -160,6 +169,203 @@ def rich_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+# tables that fit the terminal ------------------------------------------------------------------------------
+
+# How many lines a row's cells may wrap onto, and how many tables keyed by the same ids cells on one line may take
+# before wrapping them is preferred: a table and its continuation read more easily than rows of wrapped cells, but
+# three or more tables are hard to read across.
+ROW_LINES = 2
+UNWRAPPED_TABLES = 2
+_UNIT = re.compile(r"\[[^\]]*\]|± \S+|\S+")
+
+
+def cell_units(text: str) -> list[str]:
+    """The pieces a cell may wrap between: its words, except that an interval "[a, b]" and "± x" stay whole and a
+    "/" stays with the value before it ("0.198 /" over "0.500"). Text whose spacing the pieces would not give back
+    (several spaces, line breaks) stays one piece."""
+    units: list[str] = []
+    for piece in _UNIT.findall(text):
+        if piece == "/" and units:
+            units[-1] += " /"
+        else:
+            units.append(piece)
+    return units if " ".join(units) == text else [text]
+
+
+def wrap_units(units: list[str], width: int) -> list[str]:
+    """Units packed greedily into lines of at most `width` cells; a unit wider than that gets a line of its own."""
+    lines: list[str] = []
+    for unit in units:
+        if lines and cell_len(lines[-1]) + 1 + cell_len(unit) <= width:
+            lines[-1] += " " + unit
+        else:
+            lines.append(unit)
+    return lines
+
+
+def table_width(widths: list[int]) -> int:
+    """The printed width of a rich Table (box edges, separators, one cell of padding each side) of these columns."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+@dataclass
+class FitColumn:
+    """A column to lay out, and the widths it can take: `natural` (every cell and the header on one line),
+    `short_header` (cells on one line, the header on at most ROW_LINES), `single` (cells on one line, the header
+    folded at spaces), `two_line` (cells on at most ROW_LINES lines) and `compact` (its widest unbreakable piece)."""
+    name: str
+    cells: list[str]
+    right: bool
+    header: list[str] = field(init=False)
+    units: list[list[str]] = field(init=False)
+    natural: int = field(init=False)
+    short_header: int = field(init=False)
+    single: int = field(init=False)
+    two_line: int = field(init=False)
+    compact: int = field(init=False)
+
+    def __post_init__(self):
+        self.header = cell_units(self.name)
+        self.units = [cell_units(c) for c in self.cells]
+        widest = max((cell_len(c) for c in self.cells), default=0)
+        self.natural = max(cell_len(self.name), widest)
+        self.compact = max([1, *(cell_len(u) for units in [self.header, *self.units] for u in units)])
+        self.single = max(widest, self.compact)
+        self.two_line = next(w for w in range(self.compact, self.single + 1) if self.lines(w) <= ROW_LINES)
+        self.short_header = next(w for w in range(self.single, self.natural + 1)
+                                 if len(wrap_units(self.header, w)) <= ROW_LINES)
+
+    def lines(self, width: int) -> int:
+        """How many lines its tallest cell takes at this width."""
+        return max((len(wrap_units(u, width)) for u in self.units), default=0)
+
+
+@dataclass
+class FittedTable:
+    """A table that lays itself out when printed, at the console's width (which rich takes from the terminal or
+    $COLUMNS, else 80): as it is while it fits; else with the experiment ids alone in the table and the full labels
+    in a legend under it, the columns (by importance, related ones together) in as few tables as fit. Cells wrap
+    only between whole numbers, intervals and words."""
+    frame: pd.DataFrame
+    title: str
+    groups: list[tuple[str, ...]]  # the columns that belong together, most important first
+    key: str = "id"
+    label: str = "experiment"
+
+    def __rich_console__(self, console, options):
+        yield from fitted(self, options.max_width)
+
+
+def fitted(table: FittedTable, width: int) -> list:
+    """The renderables that show `table` within `width` cells: the table as it is where every cell fits on one line,
+    else the layout with a legend (a label wrapped in its cell would be read as two, and be found by no search)."""
+    frame = table.frame
+    columns = [FitColumn(str(c), [str(v) for v in frame[c]], _numeric_looking(frame[c])) for c in frame.columns]
+    widths = [c.natural for c in columns]
+    if table_width(widths) <= width:
+        return [_laid_out(columns, widths, table.title)]
+    return _with_legend(table, [c for c in columns if c.name != table.label], width)
+
+
+def _with_legend(table: FittedTable, columns: list[FitColumn], width: int) -> list:
+    """The ids-only layout: the title, one table or several keyed by id, what was left out, and the legend."""
+    empty = [c.name for c in columns if not any(c.cells) and c.name != table.key]
+    columns = [c for c in columns if c.name not in empty]
+    key = next(c for c in columns if c.name == table.key)
+    tables = _split_into_tables(key, _grouped(columns, table.groups, key), width)
+    order = {c.name: i for i, c in enumerate(columns)}
+    shown: list = [Text(table.title, overflow="fold")]
+    for index, part in enumerate(tables):
+        part = sorted(part, key=lambda c: order[c.name])
+        if index:
+            shown.append(Text(f"continued: more columns of the same rows, by {table.key} (too many for one table in "
+                              f"{width} columns)", overflow="fold"))
+        shown.append(_laid_out(part, _widths(part, width), None))
+    if empty:
+        shown.append(Text(f"Left out, empty in every row: {', '.join(empty)}.", overflow="fold"))
+    labels = dict(zip(table.frame[table.key].astype(str), table.frame[table.label].astype(str), strict=True))
+    return [*shown, Text(_legend(labels, f"{table.label}, by {table.key}:", width), overflow="fold")]
+
+
+def _grouped(columns: list[FitColumn], groups: list[tuple[str, ...]], key: FitColumn) -> list[list[FitColumn]]:
+    """The columns other than the key in their groups, most important first; a column no group names comes last,
+    alone, so that none is ever dropped."""
+    by_name = {c.name: c for c in columns if c is not key}
+    named = [[by_name.pop(n) for n in group if n in by_name] for group in groups]
+    return [g for g in named if g] + [[c] for c in by_name.values()]
+
+
+def _split_into_tables(key: FitColumn, groups: list[list[FitColumn]], width: int) -> list[list[FitColumn]]:
+    """The columns packed into tables, each with the key column: by the widths at which cells stay on one line, or,
+    where that takes more than UNWRAPPED_TABLES tables, by those at which they take up to ROW_LINES lines if that
+    saves a table."""
+    single = _packed(key, groups, width, lambda c: c.single)
+    if len(single) <= UNWRAPPED_TABLES:
+        return single
+    wrapped = _packed(key, groups, width, lambda c: c.two_line)
+    return wrapped if len(wrapped) < len(single) else single
+
+
+def _packed(key: FitColumn, groups: list[list[FitColumn]], width: int, width_of) -> list[list[FitColumn]]:
+    """Groups in order into the current table while it fits at `width_of` its columns, else into a new one; a group
+    too wide for a table of its own is packed column by column."""
+    def fits(columns: list[FitColumn]) -> bool:
+        return table_width([width_of(c) for c in columns]) <= width
+
+    tables: list[list[FitColumn]] = [[key]]
+    for group in groups:
+        for part in [group] if fits([key, *group]) else [[c] for c in group]:
+            if len(tables[-1]) > 1 and not fits(tables[-1] + part):
+                tables.append([key])
+            tables[-1] += part
+    return tables
+
+
+def _widths(columns: list[FitColumn], width: int) -> list[int]:
+    """Column widths within `width`: from the narrowest, columns are widened to cells of ROW_LINES lines, then of one
+    line, then to headers of ROW_LINES lines and of one: each step for all columns where there is room, else for
+    the cheapest first while there is."""
+    widths = [c.compact for c in columns]
+    for target in (lambda c: c.two_line, lambda c: c.single, lambda c: c.short_header, lambda c: c.natural):
+        goals = [max(w, target(c)) for w, c in zip(widths, columns, strict=True)]
+        if table_width(goals) <= width:
+            widths = goals
+            continue
+        for i in sorted(range(len(columns)), key=lambda i: goals[i] - widths[i]):
+            if table_width(widths) + goals[i] - widths[i] <= width:
+                widths[i] = goals[i]
+        break
+    return widths
+
+
+def _laid_out(columns: list[FitColumn], widths: list[int], title: str | None) -> Table:
+    """A rich Table of these columns at these widths, every cell and header wrapped between its units already (rich
+    only folds what is wider than its column, which happens only below the narrowest layout)."""
+    table = Table(title=title, title_justify="left")
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(Text("\n".join(wrap_units(column.header, width))), width=width, overflow="fold",
+                         justify="right" if column.right else "left")
+    for row in range(len(columns[0].cells) if columns else 0):
+        table.add_row(*(Text("\n".join(wrap_units(c.units[row], w))) for c, w in zip(columns, widths, strict=True)))
+    return table
+
+
+def _legend(labels: dict[str, str], heading: str, width: int) -> str:
+    """"id: label" lines under the heading, each label wrapped between its words beneath where it starts."""
+    lines = [heading]
+    for key, label in labels.items():
+        lead = f"{key}: "
+        wrapped = wrap_units(cell_units(label), max(width - cell_len(lead), 1)) or [""]
+        lines += [lead + wrapped[0], *(" " * cell_len(lead) + line for line in wrapped[1:])]
+    return "\n".join(lines)
+
+
+def comparison_groups(metric: Metric) -> list[tuple[str, ...]]:
+    """comparison_display's columns by importance, those read together in one group, for narrow terminals."""
+    return [("n", spread_header(metric), "95% CI (t)", "Δ mean [95% CI]"), ("p", "p (Holm)"),
+            ("Hedges' g", "d_z", "P(better)"), ("paired rounds", "tests", "median")]
+
+
 def render(table: pd.DataFrame, metric: Metric, fmt_name: str, title: str):
     """The comparison in one of FORMATS: a rich Table for "table", text otherwise. csv and json keep raw numbers
     (fractions, not %), so that other tools can compute with them."""
@@ -167,7 +373,7 @@ def render(table: pd.DataFrame, metric: Metric, fmt_name: str, title: str):
         shown = comparison_display(table, metric)
         if len(shown) > PLAIN_ROWS:  # rich would take seconds to lay out thousands of rows
             return text_table(shown.astype(str).values.tolist(), [str(c) for c in shown.columns], title)
-        return rich_table(shown, title)
+        return FittedTable(shown, title, comparison_groups(metric))
     if fmt_name == "markdown":
         return f"**{title}**\n\n" + markdown_table(comparison_display(table, metric, commands=True))
     if fmt_name == "latex":
@@ -223,13 +429,20 @@ def verdict_line(row: dict, alpha: float) -> str:
     return line + (f"; could detect {_with_unit(shown, metric)} (80 % power at alpha {alpha:g})" if shown else "")
 
 
-def against_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The verdict table (suite.results.against.verdict_table) as strings. One metric: its unit in the headers;
-    several (tasks of different primary metrics): a task and a metric column, units in the cells."""
+def _against_units(table: pd.DataFrame) -> tuple[bool, str, str]:
+    """Whether the verdict table holds several metrics, and the unit suffixes of its headers: of values and of
+    differences (none with several metrics: their units are in the cells)."""
     several = len({(r["task"], r["metric"]) for r in table.to_dict("records")}) > 1
     first: Metric = table["declaration"].iloc[0]
     unit, diff_unit = ("", "") if several else (first.unit_suffix, f" ({difference_unit(first)})"
                                                 if difference_unit(first) else "")
+    return several, unit, diff_unit
+
+
+def against_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table (suite.results.against.verdict_table) as strings. One metric: its unit in the headers;
+    several (tasks of different primary metrics): a task and a metric column, units in the cells."""
+    several, unit, diff_unit = _against_units(table)
     rows = []
     for row in table.to_dict("records"):
         metric: Metric = row["declaration"]
@@ -254,13 +467,21 @@ def against_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def against_groups(table: pd.DataFrame) -> list[tuple[str, ...]]:
+    """against_display's columns by importance, those read together in one group, for narrow terminals."""
+    _, unit, diff_unit = _against_units(table)
+    return [("task", "metric", "baseline id", f"Δ [95% CI]{diff_unit}", "p (Holm)", "verdict"),
+            (f"baseline mean ± std{unit}", f"mean ± std{unit}"), ("p paired t / Wilcoxon", f"could detect{diff_unit}"),
+            ("paired rounds", "diverged")]
+
+
 def render_against(result, fmt_name: str, title: str, regressions: pd.DataFrame | None = None):
     """The verdict table of suite.results.against.AgainstBaseline in one of FORMATS: a rich Table for "table",
     text otherwise. csv and json keep raw numbers (fractions, not %); json adds the unmatched experiments and, with
     a gate, the experiments it failed on."""
     table = result.table
     if fmt_name == "table":
-        return rich_table(against_display(table), title)
+        return FittedTable(against_display(table), title, against_groups(table))
     if fmt_name == "markdown":
         return f"**{title}**\n\n" + markdown_table(against_display(table))
     if fmt_name == "latex":
