@@ -18,6 +18,7 @@ _EXPORTS = {
     "Results": "suite.api",
     "Task": "suite.core.registry",
     "Split": "suite.core.registry",
+    "ROUND_STATE": "suite.core.registry",
     "NamedRegistry": "suite.core.registry",
     "Lazy": "suite.core.registry",
     "BaseConfig": "suite.core.config",

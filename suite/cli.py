@@ -138,6 +138,10 @@ RUN_OPTIONS = {
     "reuse_any_code": (bool, typer.Option(False, "--reuse-any-code", help="Reuse stored rounds whatever code "
                                           "version trained them (by default only rounds of this code are reused; "
                                           "the others are trained again and replaced).")),
+    "save_models": (str | None, typer.Option(None, "--save-models", help="best or final: save each round's "
+                                             "weights (after early stopping's restore, or of the last epoch) beside "
+                                             "the store, for `suite predict`; stored rounds without one are trained "
+                                             "again.", show_default="off")),
     "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
     "config_file": (Path | None, typer.Option(None, "--config", help="TOML file with [run] options and [config] "
@@ -251,7 +255,7 @@ SWEEP_OPTIONS = {
 SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "executor",
                                                   "ray_address", "max_retries", "cpus_per_task", "gpus_per_task",
                                                   "device", "precision", "data_dir", "download", "store",
-                                                  "reuse_any_code", "quiet")}
+                                                  "reuse_any_code", "save_models", "quiet")}
 SWEEP_PRESET = {"preset": (str | None, typer.Option(None, "--preset", help="A named grid (see `suite list`); "
                                                     "--grid and fixed options given explicitly add to it."))}
 
@@ -850,6 +854,107 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
         progress("writing report.md and report.html")
         markdown, page = folder.write(blocks, title)
     out().print(f"wrote {markdown} and {page} ({sum(b.kind == 'figure' for b in blocks)} figures)")
+
+
+@app.command("predict")
+def predict_command(
+        task_name: Annotated[str, typer.Argument(metavar="TASK", help="The task of the experiment.")],
+        inputs: Annotated[list[Path] | None, typer.Argument(
+            help="The pair's input files (lfw: two images; mnist: two digit images, or one .npy of 2×14×14).",
+            show_default=False)] = None,
+        experiment: Annotated[int | None, typer.Option("--experiment", help="Experiment id (see `suite results`), "
+                                                       "run with --save-models.", show_default=False)] = None,
+        round_index: Annotated[int | None, typer.Option("--round", help="The round whose saved model predicts.",
+                                                        show_default="the only one saved")] = None,
+        all_rounds: Annotated[bool, typer.Option("--all-rounds", help="Every saved round: mean ± std of the score, "
+                                                 "and the rounds' majority decision.")] = False,
+        seed: Annotated[int | None, typer.Option("--seed", help="The rounds of this base seed, where several "
+                                                 "were run.")] = None,
+        pairs: Annotated[Path | None, typer.Option("--pairs", help="A pairs file (lfw: LFW's format) of images of "
+                                                   "the data directory: one CSV line per pair on stdout, accuracy "
+                                                   "on stderr when it has labels.", show_default=False)] = None,
+        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory, for --pairs.",
+                                                      show_default="$SUITE_DATA_DIR, else ./data")] = None,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+        store: StoreOption = DEFAULT_PATH) -> None:
+    """Verify new pairs with an experiment's saved models (`suite run … --save-models best`)."""
+    from suite.execution import prediction
+    from suite.training.devices import resolve_device
+
+    task = registry.get_task(task_name)
+    if not prediction.supports_predict(task):
+        raise SuiteError(f"task {task.name} does not support predict")
+    if experiment is None:
+        raise SuiteError("--experiment ID: which experiment's saved models predict (see `suite results`)")
+    if round_index is not None and all_rounds:
+        raise SuiteError("--round and --all-rounds: choose one")
+    if pairs is not None and inputs:
+        raise SuiteError("--pairs FILE or input files: choose one")
+    if pairs is None and not inputs:
+        raise SuiteError("nothing to predict: give the pair's input files, or --pairs FILE")
+    db = Store(store, readonly=True)
+    prediction.check_experiment(task, db, experiment)
+    chosen = prediction.chosen_models(db, experiment, round_index, all_rounds, seed)
+    found = resolve_data_dir(data_dir) if pairs is not None else None
+    done = prediction.run_predictions(task, db, experiment, chosen, inputs or [], pairs, found,
+                                      resolve_device(device))
+    _show_predictions(task, done, csv=pairs is not None)
+
+
+def _show_predictions(task: registry.Task, done, csv: bool) -> None:
+    """A table of the pairs (files), or CSV lines and accuracy lines (--pairs)."""
+    import numpy as np
+    import pandas as pd
+
+    scores = done.scores
+    rounds = list(scores.columns)
+    thresholds = np.array([done.thresholds[r] for r in rounds])
+    decided = scores.to_numpy() >= thresholds[None, :]
+    votes = decided.sum(axis=1)
+    # the rounds' majority; a tie goes to the mean score against the mean threshold
+    mean = scores.mean(axis=1).to_numpy()
+    ensemble = np.where(2 * votes == len(rounds), mean >= thresholds.mean(), 2 * votes > len(rounds))
+    yes, no = task.target_names[1], task.target_names[0]
+    table = pd.DataFrame({"pair": done.names})
+    if len(rounds) == 1:
+        table[f"P({yes})"] = scores[rounds[0]].to_numpy()
+        table["decision"] = [yes if d else no for d in decided[:, 0]]
+    else:
+        table[f"P({yes}) mean"] = mean
+        table["std"] = scores.std(axis=1, ddof=1).to_numpy()
+        table["rounds saying yes"] = [f"{v} of {len(rounds)}" for v in votes]
+        table["decision"] = [yes if d else no for d in ensemble]
+    for name, values in done.columns.items():
+        table[name] = values
+    if done.targets is not None:
+        table["target"] = [yes if t > 0.5 else no for t in done.targets]
+    if csv:
+        print(table.to_csv(index=False), end="")
+    else:
+        table = table.round(4)
+        shown = Table(title=f"{task.name}: {', '.join(rounds)}", title_justify="left")
+        for column in table.columns:
+            shown.add_column(str(column))
+        for row in table.itertuples(index=False):
+            shown.add_row(*(str(v) for v in row))
+        out().print(shown)
+        out().print(f"decision: {yes} when P({yes}) ≥ the round's threshold "
+                    f"({', '.join(f'{done.thresholds[r]:.4g}' for r in rounds)}: tuned on validation when the "
+                    "round has one, else 0.5)", highlight=False)
+    if done.targets is None:
+        return
+    same = np.array(done.targets) > 0.5
+    for k, label in enumerate(rounds):
+        at_half = float(np.mean((scores[label].to_numpy() >= 0.5) == same))
+        tuned = float(np.mean(decided[:, k] == same))
+        stored = done.stored[label]
+        reference = "".join(f"; its stored {name}: {100 * stored[name]:.2f} %" for name in
+                            ("test_accuracy", "test_tuned_accuracy") if name in stored)
+        print(f"suite predict: {label}: accuracy {100 * at_half:.2f} % at threshold 0.5, {100 * tuned:.2f} % at "
+              f"its threshold {done.thresholds[label]:.4g} over {len(same)} pairs{reference}", file=sys.stderr)
+    if len(rounds) > 1:
+        print(f"suite predict: the {len(rounds)} rounds' majority decision: accuracy "
+              f"{100 * float(np.mean(ensemble == same)):.2f} % over {len(same)} pairs", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from suite.core.config import BaseConfig, build_config
 from suite.core.errors import SuiteError
 from suite.core.grid import SweepPreset, make_cells
 from suite.core.metrics import SPLITS, Metric, base_name, declaration, declarations
-from suite.core.registry import NamedRegistry, Task, tasks
+from suite.core.registry import ROUND_STATE, NamedRegistry, Task, tasks
 from tests.conftest import REPO
 from tests.toy_task import TASK as TOY
 from tests.toy_task import ToyTask
@@ -201,7 +201,13 @@ def prepared(task: Task) -> tuple[Any, Any]:
 
 
 def round_splits(task: Task, config: Any, data: Any, seed: int, round_index: int = 0) -> dict[str, dict]:
-    return task.round_data(data, config, torch.Generator().manual_seed(seed), round_index)
+    """The round's splits; its preprocessing state (ROUND_STATE, what `suite predict` saves), if any, is a dict of
+    tensors, and not a split."""
+    splits = task.round_data(data, config, torch.Generator().manual_seed(seed), round_index)
+    state = splits.pop(ROUND_STATE, {})
+    assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), \
+        f"round_data's {ROUND_STATE!r}: not a dict of tensors"
+    return splits
 
 
 def sample(split: dict[str, torch.Tensor], n: int = 8) -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ RUN_TYPES: dict[str, type | tuple[type, ...]] = {
     "preset": str, "rounds": int, "seed": int, "parallel_rounds": (int, str), "workers": int, "executor": str,
     "ray_address": str, "max_retries": int, "cpus_per_task": float, "gpus_per_task": float, "device": str,
     "precision": str, "compile": bool, "data_dir": str, "download": bool, "store": str, "reuse_any_code": bool,
-    "quiet": bool, "metric": str}
+    "save_models": str, "quiet": bool, "metric": str}
 RUN_KEYS = frozenset(RUN_TYPES) - {"metric"}
 SWEEP_KEYS = frozenset(RUN_TYPES) - {"compile"}
 

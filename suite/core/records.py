@@ -30,6 +30,11 @@ class RoundResult:
     # The epoch (1-based) at which the round's loss or outputs became non-finite; None for a round that finished.
     # A diverged round is a result: stored with its curves and the metrics it has, counted in every summary.
     diverged_epoch: int | None = None
+    # With --save-models: the trained weights (CPU tensors, "best" or "final" in weights_kind) and the round's
+    # preprocessing state from round_data (Task.ROUND_STATE), what `suite predict` needs besides the config.
+    weights: dict[str, torch.Tensor] | None = None
+    weights_kind: str = ""
+    state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     @property
     def status(self) -> str:

@@ -93,6 +93,11 @@ class NamedRegistry(Mapping[str, Entry]):
         return len(self._entries)
 
 
+# The key under which `round_data` may return a round's preprocessing state besides its splits: tensors fitted on
+# that round's training data (e.g. a whitening), which `suite predict` applies to new inputs. Not a split.
+ROUND_STATE = "state"
+
+
 class Task:
     """What one problem is: its config, data, models, loss and metrics. The engine decides how to train.
 
@@ -142,7 +147,9 @@ class Task:
     def round_data(self, prepared: Any, config: Any, generator: torch.Generator, round_index: int) -> dict[str, Split]:
         """The splits of one round ("train", optionally "val", "test"), sampled with `generator` only.
 
-        `round_index` is for protocols whose rounds are folds; sampling must use only `generator`."""
+        `round_index` is for protocols whose rounds are folds; sampling must use only `generator`. Preprocessing
+        fitted on the round's data that new inputs need too (`suite predict`) goes under ROUND_STATE: a dict of
+        tensors, saved with the round's weights."""
         raise NotImplementedError
 
     def setting(self, config: Any, prepared: Any) -> dict[str, str]:
@@ -183,6 +190,23 @@ class Task:
     def summary_lines(self, config: Any, rounds: Any) -> list[str]:
         """Extra lines under the summary table (e.g. a benchmark's own way of reporting)."""
         return []
+
+    # prediction (`suite predict`): a task supports it by implementing `predict_inputs` ----------------------
+
+    def predict_inputs(self, config: Any, state: dict[str, torch.Tensor], paths: list[Path]) -> tuple[Split, list[str]]:
+        """The user's input files (`suite predict TASK … FILES`) as one split of pairs, preprocessed as `round_data`
+        preprocesses its splits (with the round's ROUND_STATE), and a name per pair; SuiteError naming a bad file."""
+        raise SuiteError(f"task {self.name} does not support predict")
+
+    def predict_pairs_file(self, config: Any, state: dict[str, torch.Tensor], path: Path,
+                           data_dir: Path) -> tuple[Split, list[str]]:
+        """`--pairs FILE`: the pairs a file lists (images of the data directory), with their targets when it has
+        them, as `predict_inputs` gives them."""
+        raise SuiteError(f"task {self.name}: --pairs FILE is not supported; give the inputs as files")
+
+    def prediction_columns(self, config: Any, outputs: dict[str, torch.Tensor]) -> dict[str, list]:
+        """Columns `suite predict` prints besides the score and decision (e.g. the classes of an auxiliary head)."""
+        return {}
 
 
 def _discover() -> dict[str, Task]:

@@ -43,6 +43,7 @@ class Job:
     seed: int
     rounds: tuple[int, ...]
     label: str = ""  # what a message calls the experiment (a sweep's cell)
+    keep: str | None = None  # --save-models: the weights to hand back with each round ("best", "final")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Inline:
             context.started(job)
             yield job, train_rounds(job.task, job.config, context.prepared[job.experiment_id], _seeds(job),
                                     context.device, lambda k, e, row, job=job: context.epoch(job, k, e, row),
-                                    context.accel)
+                                    context.accel, job.keep)
 
 
 _WORKER_DATA: dict = {}  # per worker process: the prepared data, loaded once for all the jobs it trains
@@ -102,7 +103,8 @@ def train_elsewhere(job: Job, data_dir: Path, device: str, accel: Acceleration, 
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = job.task.prepare(job.config, data_dir, False)
-    return train_rounds(job.task, job.config, _WORKER_DATA[key], _seeds(job), torch.device(device), accel=accel)
+    return train_rounds(job.task, job.config, _WORKER_DATA[key], _seeds(job), torch.device(device), accel=accel,
+                        keep=job.keep)
 
 
 PARENT_POLL_SECONDS = 1.0

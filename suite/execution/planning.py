@@ -13,6 +13,7 @@ from suite.execution.executors import make_executor
 from suite.execution.runner import RunPlan, check_execution
 from suite.results.store import DEFAULT_PATH, Store
 from suite.training.devices import resolve_acceleration, resolve_device
+from suite.training.engine import KEEP
 
 # Upper bounds of the counts a run takes: beyond them a typo (--rounds 10000000) would only fill memory.
 COUNT_LIMITS = {"rounds": 10_000, "parallel_rounds": 1_024, "workers": 256}
@@ -23,7 +24,7 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "rounds": 10, "seed": 0, "parallel_rounds": "auto", "workers": 1, "executor": "inline", "ray_address": None,
     "max_retries": 2, "cpus_per_task": 1.0, "gpus_per_task": 0.0, "device": "auto", "precision": "auto",
     "compile": False, "data_dir": None, "download": False, "store": DEFAULT_PATH, "fresh": False,
-    "reuse_any_code": False,
+    "reuse_any_code": False, "save_models": None,
 }
 
 
@@ -66,6 +67,8 @@ def make_plan(task: Task, *, reporter=None, log=None, **options: Any) -> RunPlan
         raise SuiteError(f"unknown run option(s): {', '.join(unknown)}")
     opts = {**PLAN_DEFAULTS, **options}
     opts["parallel_rounds"] = parse_parallel_rounds(opts["parallel_rounds"])
+    if opts["save_models"] not in (None, *KEEP):
+        raise SuiteError(f"--save-models: {opts['save_models']!r} is not one of: {', '.join(KEEP)}")
     check_counts(opts)
     if not isinstance(opts["seed"], int) or isinstance(opts["seed"], bool):
         raise SuiteError(f"--seed: must be a whole number, got {opts['seed']!r}")
@@ -82,4 +85,4 @@ def make_plan(task: Task, *, reporter=None, log=None, **options: Any) -> RunPlan
     return RunPlan(store=Store(opts["store"]), data_dir=data_dir, rounds=opts["rounds"], seed=opts["seed"],
                    device=device, accel=accel, parallel_rounds=opts["parallel_rounds"], executor=executor,
                    download=opts["download"], fresh=opts["fresh"], reuse_any_code=opts["reuse_any_code"],
-                   reporter=reporter)
+                   save_models=opts["save_models"], reporter=reporter)

@@ -62,6 +62,7 @@ class RunPlan:
     download: bool = False
     fresh: bool = False  # discard the stored rounds of this seed first
     reuse_any_code: bool = False  # reuse stored rounds whatever code trained them (default: only this code's)
+    save_models: str | None = None  # "best" or "final": save each round's weights (a stored round without: again)
     reporter: Callable[[Planned], Reporter] | None = None  # made when an experiment's first round starts
 
     def check(self) -> None:
@@ -152,16 +153,31 @@ def stored_by_other_code(plan: RunPlan, planned: Planned, reusable: set[int]) ->
     return stored - reusable
 
 
+def without_models(plan: RunPlan, planned: Planned, reusable: set[int]) -> set[int]:
+    """With --save-models, the reusable rounds that have no saved model of that kind: trained again (and
+    replaced), so that every round of the plan has one."""
+    if plan.save_models is None:
+        return set()
+    return reusable & plan.store.rounds_lacking_models(planned.experiment_id, plan.seed, plan.save_models)
+
+
+def models_note(indices: set[int], kind: str) -> str:
+    return (f"{len(indices)} stored round(s) have no saved {kind} model; training them again to save one "
+            "(--save-models)")
+
+
 def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     """Train every missing round of these experiments through the plan's executor, storing each group as it comes
     back; returns the number of rounds trained. Ctrl-C raises Interrupted (what was stored stays stored)."""
-    jobs, done, other_code = [], {}, {}
+    jobs, done, other_code, unsaved = [], {}, {}, {}
     for planned in experiments:
-        done[planned.experiment_id] = finished(plan, planned)
-        other_code[planned.experiment_id] = stored_by_other_code(plan, planned, done[planned.experiment_id])
+        reusable = finished(plan, planned)
+        other_code[planned.experiment_id] = stored_by_other_code(plan, planned, reusable)
+        unsaved[planned.experiment_id] = without_models(plan, planned, reusable)
+        done[planned.experiment_id] = reusable - unsaved[planned.experiment_id]
         pending = [i for i in range(plan.rounds) if i not in done[planned.experiment_id]]
-        jobs += [Job(planned.task, planned.config, planned.experiment_id, plan.seed, tuple(group), planned.label)
-                 for group in round_groups(planned.task, plan, pending)]
+        jobs += [Job(planned.task, planned.config, planned.experiment_id, plan.seed, tuple(group), planned.label,
+                     plan.save_models) for group in round_groups(planned.task, plan, pending)]
     by_id = {p.experiment_id: p for p in experiments}
     left = Counter(job.experiment_id for job in jobs)
     reporters: dict[int, Reporter] = {}
@@ -174,6 +190,8 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
             reporters[experiment_id] = plan.reporter(planned)
             reporters[experiment_id].start(experiment_id, plan.rounds, planned.config.epochs, done[experiment_id],
                                            other_code[experiment_id])
+            if unsaved[experiment_id]:
+                reporters[experiment_id].note(models_note(unsaved[experiment_id], plan.save_models))
         return reporters[experiment_id]
 
     def started(job: Job) -> None:
@@ -195,7 +213,7 @@ def execute(plan: RunPlan, experiments: list[Planned]) -> int:
     try:
         for job, results in plan.executor.run(jobs, context):
             stored = plan.store.add_group(job.experiment_id, job.seed, list(job.rounds), results,
-                                          replacing=other_code[job.experiment_id])
+                                          replacing=other_code[job.experiment_id] | unsaved[job.experiment_id])
             ran += len(stored)
             left[job.experiment_id] -= 1
             if (shown := reporter(job.experiment_id)) is not None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pandas is imported by the methods that read tables: the com
     import pandas as pd
 
 DEFAULT_PATH = Path("results") / "suite.db"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS scores (
     target REAL,
     PRIMARY KEY (round_id, split, example)
 );
+CREATE TABLE IF NOT EXISTS models (
+    round_id INTEGER PRIMARY KEY REFERENCES rounds(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sweeps (
     id INTEGER PRIMARY KEY,
     task TEXT NOT NULL,
@@ -103,7 +110,8 @@ ADDED_COLUMNS = [("experiments", "setting", "TEXT NOT NULL DEFAULT '{}'"),  # ve
                  ("rounds", "code_digest", "TEXT NOT NULL DEFAULT 'unknown'"),
                  ("rounds", "code_commit", "TEXT NOT NULL DEFAULT ''")]
 # Version 4 added the sweeps and sweep_cells tables (created from SCHEMA on upgrade). Version 5 moved time and
-# memory from rounds and epochs to measurements (_split_measurements).
+# memory from rounds and epochs to measurements (_split_measurements). Version 7 added the models table (the saved
+# weights of a round, --save-models: its file relative to the store's folder and the file's sha256).
 COST_COLUMNS = ("seconds", "seconds_per_epoch", "peak_memory_bytes")
 
 
@@ -344,8 +352,25 @@ class Store:
         first = results[0]
         epochs = len(first.epoch_seconds)
         replaced = sorted(set(replacing) & set(indices))
+        files = self._write_models(experiment_id, seed, indices, results)  # outside the lock: they may be large
+        try:
+            kept, superseded = self._add_group(experiment_id, seed, indices, results, replaced, files, first, epochs)
+        except BaseException:
+            self._remove_models(files.values())
+            raise
+        self._remove_models(file for index, file in files.items() if index not in kept)  # another process's won
+        written = {path for path, _, _ in files.values()}
+        self._remove_models((path, "", 0) for path in superseded if path not in written)
+        return kept
+
+    def _add_group(self, experiment_id: int, seed: int, indices: list[int], results: list[RoundResult],
+                   replaced: list[int], files: dict[int, tuple[str, str, int]], first: RoundResult,
+                   epochs: int) -> tuple[list[int], list[str]]:
+        """add_group's transaction; returns the indices stored and the model files of the rounds it replaced."""
+        superseded: list[str] = []
         with self.transaction():  # BEGIN IMMEDIATE: the check below and the inserts are one step for every writer
             if replaced:
+                superseded = self._model_paths(experiment_id, seed, replaced)
                 marks = ",".join("?" * len(replaced))
                 self.db.execute(f"DELETE FROM rounds WHERE experiment_id = ? AND seed = ? AND round_index IN "
                                 f"({marks})", (experiment_id, seed, *replaced))
@@ -353,7 +378,7 @@ class Store:
             present = self.stored_round_indices(experiment_id, seed)
             kept = [(index, result) for index, result in zip(indices, results, strict=True) if index not in present]
             if not kept:
-                return []
+                return [], superseded
             measurement = self.db.execute(
                 "INSERT INTO measurements (experiment_id, seed, round_indices, seconds, seconds_per_epoch,"
                 " epoch_seconds, peak_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -361,11 +386,61 @@ class Store:
                  sum(first.epoch_seconds) / epochs if epochs else 0.0, json.dumps(first.epoch_seconds),
                  first.peak_memory_bytes)).lastrowid
             for round_index, result in kept:
-                self._insert_round(experiment_id, round_index, seed, result, measurement)
-        return [index for index, _ in kept]
+                round_id = self._insert_round(experiment_id, round_index, seed, result, measurement)
+                if round_index in files:
+                    path, digest, size = files[round_index]
+                    self.db.execute("INSERT INTO models (round_id, kind, path, sha256, bytes) VALUES (?, ?, ?, ?, ?)",
+                                    (round_id, result.weights_kind, path, digest, size))
+        return [index for index, _ in kept], superseded
+
+    def _model_paths(self, experiment_id: int, seed: int, indices: list[int] | None = None) -> list[str]:
+        """The model files (relative to the store's folder) of a seed's rounds, of these indices (None: all)."""
+        rows = self.db.execute("SELECT m.path, r.round_index FROM models m JOIN rounds r ON r.id = m.round_id"
+                               " WHERE r.experiment_id = ? AND r.seed = ?", (experiment_id, seed))
+        return [row[0] for row in rows if indices is None or row[1] in indices]
+
+    def _write_models(self, experiment_id: int, seed: int, indices: list[int],
+                      results: list[RoundResult]) -> dict[int, tuple[str, str, int]]:
+        """The weight files of the rounds that carry weights (--save-models): round index → (path, sha256, bytes).
+        A file that cannot be written (disk full) is a StoreWriteError; those already written are removed."""
+        from suite.results import models
+
+        saving = [(index, result) for index, result in zip(indices, results, strict=True) if result.weights]
+        if not saving:
+            return {}
+        experiment = self.experiment(experiment_id)
+        files: dict[int, tuple[str, str, int]] = {}
+        try:
+            for index, result in saving:
+                files[index] = models.write(self.path, experiment_id, seed, index, result, experiment)
+        except OSError as exc:
+            self._remove_models(files.values())
+            where = f": {exc.filename}" if exc.filename else ""
+            raise StoreWriteError(f"cannot save a model file of {self.path} ({exc.strerror or exc}{where})") from None
+        return files
+
+    def _remove_models(self, files) -> None:
+        for path, _, _ in files:
+            (self.path.parent / path).unlink(missing_ok=True)
+
+    def models(self, experiment_id: int) -> list[dict[str, Any]]:
+        """The saved models of an experiment's finished rounds: round_id, seed, round_index, kind, path (absolute),
+        sha256, bytes; by seed and round index."""
+        rows = self.db.execute(
+            "SELECT m.round_id, r.seed, r.round_index, m.kind, m.path, m.sha256, m.bytes FROM models m"
+            " JOIN rounds r ON r.id = m.round_id WHERE r.experiment_id = ? ORDER BY r.seed, r.round_index",
+            (experiment_id,))
+        return [dict(row) | {"path": self.path.parent / row["path"]} for row in rows]
+
+    def rounds_lacking_models(self, experiment_id: int, seed: int, kind: str) -> set[int]:
+        """The finished rounds of a seed with no saved model of this kind."""
+        rows = self.db.execute(
+            f"SELECT round_index FROM rounds r WHERE experiment_id = ? AND seed = ? AND status = '{FINISHED}' AND"
+            " NOT EXISTS (SELECT 1 FROM models m WHERE m.round_id = r.id AND m.kind = ?)", (experiment_id, seed, kind))
+        return {int(r[0]) for r in rows}
 
     def _insert_round(self, experiment_id: int, round_index: int, seed: int, result: RoundResult,
-                      measurement: int) -> None:
+                      measurement: int) -> int:
         if len(result.curves) > len(result.epoch_seconds):
             raise ValueError(f"round {round_index}: {len(result.curves)} epochs of curves but "
                              f"{len(result.epoch_seconds)} timed")
@@ -384,6 +459,7 @@ class Store:
                      for i, (v, t) in enumerate(zip(values.tolist(), labels, strict=True))]
         self.db.executemany(
             "INSERT INTO scores (round_id, split, example, score, target) VALUES (?, ?, ?, ?, ?)", rows)
+        return int(cur.lastrowid)
 
     def stored_round_indices(self, experiment_id: int, seed: int, code_digest: str | None = None) -> set[int]:
         """The stored rounds of a seed, finished or diverged (a diverged round is a result: not trained again);
@@ -404,11 +480,14 @@ class Store:
         return [dict(r) for r in rows]
 
     def delete_rounds(self, experiment_id: int, seed: int) -> int:
+        """--fresh: a seed's stored rounds deleted, and then their saved models."""
         with self.transaction():
+            files = self._model_paths(experiment_id, seed)
             deleted = self.db.execute("DELETE FROM rounds WHERE experiment_id = ? AND seed = ?",
                                       (experiment_id, seed)).rowcount
             self._drop_unused_measurements(experiment_id)
-            return deleted
+        self._remove_models((path, "", 0) for path in files)
+        return deleted
 
     def _drop_unused_measurements(self, experiment_id: int) -> None:
         """Measurements none of whose rounds are stored any more (inside the caller's transaction)."""

@@ -82,32 +82,48 @@ def finite(values: dict[str, torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in values.values())
 
 
+def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's weights as plain CPU tensors (contiguous, so any layout saves), under their own names even when
+    the module is torch.compile's wrapper."""
+    module = getattr(model, "_orig_mod", model)
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+KEEP = ("best", "final")  # which weights --save-models keeps: after early stopping's restore, or the last epoch's
+
+
 def finish(task: Task, config: Any, model: nn.Module, splits: dict[str, Split], stopping: EarlyStopping,
-           epochs_run: int, accel: Acceleration = PLAIN
-           ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor], bool]:
+           epochs_run: int, accel: Acceleration = PLAIN, keep: str | None = None
+           ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor], bool,
+                      dict[str, torch.Tensor] | None]:
     """After training: restore the best epoch's weights (early stopping), then measure the model on every split.
-    Returns the round's metrics, its val/test scores with their targets, and whether every output was finite
-    (when not, the metrics are only the epochs: task metrics of non-finite outputs mean nothing)."""
+    Returns the round's metrics, its val/test scores with their targets, whether every output was finite
+    (when not, the metrics are only the epochs: task metrics of non-finite outputs mean nothing), and with `keep`
+    the weights: "final" those of the last epoch, "best" those measured (the restored best epoch's, or the last
+    epoch's without early stopping)."""
+    final = weights_of(model) if keep == "final" else None
     if stopping.best_state is not None:
         model.load_state_dict(stopping.best_state)
+    weights = weights_of(model) if keep == "best" else final
     metrics = {"epochs": float(epochs_run)}
     if stopping.best_epoch >= 0:
         metrics["best_epoch"] = float(stopping.best_epoch + 1)
     outputs = {name: predict(task, config, model, split, accel) for name, split in splits.items()}
     if not all(finite(o) for o in outputs.values()):
-        return metrics, {}, {}, False
+        return metrics, {}, {}, False, None
     for name, split in splits.items():
         metrics |= prefixed(name, split_metrics(task, config, outputs[name], split))
     metrics |= task.final_metrics(config, outputs, splits)
     scores = {name: s.cpu() for name in ("val", "test") if name in splits
               and (s := task.scores(config, outputs[name], splits[name])) is not None}
     targets = {name: splits[name]["target"].cpu() for name in scores if "target" in splits[name]}
-    return metrics, scores, targets, True
+    return metrics, scores, targets, True, weights
 
 
 def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str, Split]], device: torch.device,
         orders: list[torch.Generator], augments: list[torch.Generator | None],
-        on_epoch: EpochCallback | None = None, accel: Acceleration = PLAIN) -> list[RoundResult]:
+        on_epoch: EpochCallback | None = None, accel: Acceleration = PLAIN,
+        keep: str | None = None) -> list[RoundResult]:
     """Train len(models) rounds together, round k on splits[k] with its batch order and augmentation stream, up to
     config.epochs epochs. With config.patience > 0 each round stops on its validation loss at its own epoch and
     gets its best epoch's weights back (stacked steps go on until every round has stopped). Then each round is
@@ -115,7 +131,8 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
 
     A round whose epoch loss or validation metrics become non-finite stops there, diverged (the others go on);
     one whose final outputs are non-finite diverged at its last epoch. Diverged rounds keep their curves and the
-    metrics they have, never their scores."""
+    metrics they have, never their scores or weights. `keep` ("best", "final"): each finished round's weights
+    come back with it (see `finish`)."""
     check_compile(accel, len(models))
     check_patience(config, splits[0])
     check_stackable(splits)
@@ -154,15 +171,16 @@ def fit(task: Task, config: Any, models: list[nn.Module], splits: list[dict[str,
             training = [k for k in training if k not in stopped]
             if not training:
                 break
-        finished = [finish(task, config, stepper.models[k], splits[k], stopping[k], len(curves[k]), accel)
+        finished = [finish(task, config, stepper.models[k], splits[k], stopping[k], len(curves[k]), accel, keep)
                     for k in range(len(models))]
     seconds = time.perf_counter() - start
     results = []
-    for k, (metrics, scores, targets, outputs_finite) in enumerate(finished):
+    for k, (metrics, scores, targets, outputs_finite, weights) in enumerate(finished):
         epoch = diverged.get(k, None if outputs_finite else len(curves[k]))
         if epoch is not None:
-            metrics, scores, targets = metrics | {"diverged_epoch": float(epoch)}, {}, {}
+            metrics, scores, targets, weights = metrics | {"diverged_epoch": float(epoch)}, {}, {}, None
         results.append(RoundResult(metrics=metrics, curves=curves[k], epoch_seconds=epoch_seconds, seconds=seconds,
                                    peak_memory_bytes=peak.bytes, device=accel.describe(device), scores=scores,
-                                   targets=targets, diverged_epoch=epoch))
+                                   targets=targets, diverged_epoch=epoch, weights=weights,
+                                   weights_kind=keep if weights is not None else ""))
     return results

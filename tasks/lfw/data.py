@@ -326,7 +326,16 @@ def _write_cache(path: Path, content: dict) -> None:
         raise
 
 
-def _preprocess(paths: list[Path], crop: str, size: int, channels: int) -> torch.Tensor:
+def preprocess_files(paths: list[Path], crop: str, size: int, channels: int) -> torch.Tensor:
+    """Image files of any size as load_images gives LFW's (uint8 N×channels×size×size): each resized to LFW's
+    250×250 first, then cropped and resized the same way. For `suite predict` on the user's own images."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise SuiteError(f"image {path}: no such file")
+    return _preprocess(paths, crop, size, channels, any_size=True)
+
+
+def _preprocess(paths: list[Path], crop: str, size: int, channels: int, any_size: bool = False) -> torch.Tensor:
     """Decode, crop and resize in chunks.
 
     Decoding is serial: decode_image holds the GIL part of the time, so a thread pool gains little. Resizing stays
@@ -336,15 +345,16 @@ def _preprocess(paths: list[Path], crop: str, size: int, channels: int) -> torch
     for start in range(0, len(paths), CHUNK):
         with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec, not a dependency
             warnings.simplefilter("ignore", DeprecationWarning)
-            batch = torch.stack([_decode(path, crop, channels) for path in paths[start:start + CHUNK]])
+            batch = torch.stack([_decode(path, crop, channels, any_size) for path in paths[start:start + CHUNK]])
         if batch.shape[-1] != size:
             batch = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out[start:start + len(batch)] = batch
     return out
 
 
-def _decode(path: Path, crop: str, channels: int) -> torch.Tensor:
-    """One image as uint8 channels×side×side, cropped; a bad or truncated JPEG is a SuiteError naming it."""
+def _decode(path: Path, crop: str, channels: int, any_size: bool = False) -> torch.Tensor:
+    """One image as uint8 channels×side×side, cropped; a bad or truncated JPEG is a SuiteError naming it. With
+    `any_size`, an image of another size is first resized to LFW's."""
     from torchvision.io import ImageReadMode, decode_image, read_file
 
     try:
@@ -352,6 +362,9 @@ def _decode(path: Path, crop: str, channels: int) -> torch.Tensor:
     except RuntimeError as exc:  # torchvision: "decode_jpeg, <source>:<line>, <message>"
         detail = re.sub(r"^\w+, \S+:\d+, ", "", str(exc)).split(". ")[0]
         raise SuiteError(f"cannot decode image {path}: {detail}") from None
+    if any_size and tuple(image.shape[1:]) != (IMAGE_SIDE, IMAGE_SIDE):
+        image = F.interpolate(image[None], size=(IMAGE_SIDE, IMAGE_SIDE), mode="bilinear", antialias=True,
+                              align_corners=False)[0]
     if tuple(image.shape[1:]) != (IMAGE_SIDE, IMAGE_SIDE):
         raise SuiteError(f"image {path} is {image.shape[2]}×{image.shape[1]}, LFW images are "
                          f"{IMAGE_SIDE}×{IMAGE_SIDE}")

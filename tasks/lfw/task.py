@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from suite import Lazy, Metric, NamedRegistry, Split, SuiteError, Task, percent
+from suite import ROUND_STATE, Lazy, Metric, NamedRegistry, Split, SuiteError, Task, percent
 from tasks.lfw.config import LfwConfig
 from tasks.lfw.presets import PRESETS
 from tasks.lfw.sweeps import SWEEPS
@@ -183,8 +183,68 @@ class Lfw(Task):
             except ValueError as exc:
                 raise SuiteError(f"--pca-dims {config.pca_dims}: {exc}") from None
             images = (images - mean) @ projection
+            state = {"mean": mean, "projection": projection}
         splits = {"train": _pair_tensors(prepared, images, train), "test": _pair_tensors(prepared, images, test)}
-        return splits | ({"val": _pair_tensors(prepared, images, val)} if val else {})
+        return splits | ({"val": _pair_tensors(prepared, images, val)} if val else {}) | (
+            {ROUND_STATE: state} if config.features == "lbp" else {})
+
+    # prediction ------------------------------------------------------------------------------------------
+
+    def _whitened(self, config: LfwConfig, images: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Images as round_data pairs them: LBP descriptors whitened with the round's own projection (prepare's
+        descriptors, or uint8 whole 250×250 grayscale images described first), or the images as they are."""
+        import torch
+
+        from tasks.lfw import lbp
+
+        if config.features != "lbp":
+            return images
+        if "projection" not in state:
+            raise SuiteError("this saved model has no whitening state (saved by an older suite?); train it again")
+        if images.dtype == torch.uint8:
+            images = lbp.describe(images, config.crop, config.lbp_cell, config.lbp_radius)
+        return (images - state["mean"]) @ state["projection"]
+
+    def _preprocessing(self, config: LfwConfig) -> tuple[str, int, int]:
+        """(crop, size, channels) of the images: LBP describes whole grayscale images (it cuts its own region)."""
+        from tasks.lfw import data
+
+        if config.features == "lbp":
+            return "none", data.IMAGE_SIDE, 1
+        return config.crop, config.size, config.channels
+
+    def predict_inputs(self, config: LfwConfig, state: dict[str, torch.Tensor],
+                       paths: list[Path]) -> tuple[Split, list[str]]:
+        """Two face images of any size, preprocessed as training's (resized to LFW's 250×250 first)."""
+        import torch
+
+        from tasks.lfw import data
+
+        if len(paths) != 2:
+            raise SuiteError(f"lfw: predict takes two image files (a pair), got {len(paths)}")
+        images = self._whitened(config, data.preprocess_files(paths, *self._preprocessing(config)), state)
+        return {"x": torch.stack([images[0:1], images[1:2]], dim=1)}, [f"{paths[0]} vs {paths[1]}"]
+
+    def predict_pairs_file(self, config: LfwConfig, state: dict[str, torch.Tensor], path: Path,
+                           data_dir: Path) -> tuple[Split, list[str]]:
+        """The pairs of a file in LFW's format, of the data directory's images, with their labels. Where the
+        config's own data holds them all (its View's pairs files), the images go through exactly training's
+        preprocessing, so a round's test pairs score as they did when it was measured."""
+        from tasks.lfw import data
+
+        pairs = data.read_pairs(Path(path))
+        prepared = self.prepare(config, data_dir, False)
+        keys = data.image_keys(pairs)
+        if all(key in prepared.row for key in keys):
+            images, rows = prepared.images, prepared.row
+        else:  # images of other pairs: load just them
+            data.check_images(pairs, prepared.root, Path(path))
+            loaded = data.load_images(prepared.root, prepared.layout, keys, *self._preprocessing(config),
+                                      data.default_cache_dir())
+            images, rows = loaded.images, loaded.rows
+        prepared = dataclasses.replace(prepared, images=self._whitened(config, images, state), row=rows)
+        names = [f"{p.key_a[0]} {p.key_a[1]} vs {p.key_b[0]} {p.key_b[1]}" for p in pairs]
+        return _pair_tensors(prepared, prepared.images, pairs), names
 
     def transform(self, config: LfwConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
         import torch

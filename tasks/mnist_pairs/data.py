@@ -117,13 +117,71 @@ def check_spread(images: torch.Tensor, source: str, advice: str = "the file is p
         raise SuiteError(f"{source}: images are constant (std {std:g}): cannot normalise; {advice}")
 
 
-def normalise(splits: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
-    """Standardise every split with the mean and std of the training inputs (no test information leaks).
+def normalisation(train_x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The mean and std of a round's training inputs, which standardise every split (no test information leaks)
+    and, saved with the round's model, the inputs of `suite predict`.
 
     load_digits has refused constant files; a round's training pairs can still all be blank (a tiny --pairs)."""
-    check_spread(splits["train"]["x"], "this round's training pairs", "draw more of them (--pairs)")
-    mean, std = splits["train"]["x"].mean(), splits["train"]["x"].std()
-    return {name: {**split, "x": (split["x"] - mean) / std} for name, split in splits.items()}
+    check_spread(train_x, "this round's training pairs", "draw more of them (--pairs)")
+    return {"mean": train_x.mean().reshape(1), "std": train_x.std().reshape(1)}
+
+
+def normalise(splits: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """Standardise every split with the mean and std of the training inputs (see normalisation)."""
+    state = normalisation(splits["train"]["x"])
+    return {name: {**split, "x": standardise(split["x"], state)} for name, split in splits.items()}
+
+
+def standardise(x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+    return (x - state["mean"]) / state["std"]
+
+
+def read_pair(paths: list[Path]) -> tuple[torch.Tensor, list[str]]:
+    """`suite predict mnist` inputs → pooled digit pairs (float N×2×14×14, raw 0–255 scale, as load_digits pools
+    them) and a name per pair: two digit images (white on black, as MNIST's: PNG or any format torchvision reads,
+    28×28 or already 14×14), or one .npy of 2×14×14 (or N×2×14×14) on that scale."""
+    import numpy as np
+
+    for path in paths:
+        if not Path(path).is_file():
+            raise SuiteError(f"{path}: no such file")
+    if len(paths) == 1 and Path(paths[0]).suffix == ".npy":
+        try:
+            array = np.load(paths[0], allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise SuiteError(f"{paths[0]}: not a readable .npy array ({exc})") from None
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[1:] != (2, 14, 14) or not np.issubdtype(array.dtype, np.number):
+            raise SuiteError(f"{paths[0]}: expected numbers of shape 2×14×14 (or N×2×14×14), got "
+                             f"{'×'.join(map(str, array.shape))} of {array.dtype}")
+        x = torch.from_numpy(array.astype(np.float32))
+        if not torch.isfinite(x).all():
+            raise SuiteError(f"{paths[0]}: holds NaN or infinite values")
+        return x, [f"{paths[0]} [{i}]" for i in range(len(x))]
+    if len(paths) != 2:
+        raise SuiteError(f"mnist: predict takes two digit images or one .npy file, got {len(paths)} file(s)")
+    return torch.stack([_digit(path) for path in paths])[None], [f"{paths[0]} vs {paths[1]}"]
+
+
+def _digit(path: Path) -> torch.Tensor:
+    """One digit image as float 14×14 on MNIST's raw scale, pooled 2×2 from 28×28 as load_digits pools."""
+    import warnings
+
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    try:
+        with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec, not a dependency
+            warnings.simplefilter("ignore", DeprecationWarning)
+            image = decode_image(read_file(str(path)), mode=ImageReadMode.GRAY)
+    except RuntimeError as exc:
+        raise SuiteError(f"cannot decode image {path}: {str(exc).splitlines()[0]}") from None
+    side = tuple(image.shape[1:])
+    if side == (28, 28):
+        return F.avg_pool2d(image[None].float(), kernel_size=2)[0, 0]
+    if side == (14, 14):
+        return image[0].float()
+    raise SuiteError(f"image {path} is {side[1]}×{side[0]}; MNIST digits are 28×28 (or 14×14, pooled)")
 
 
 def repair(split: dict[str, torch.Tensor], count: int, generator: torch.Generator) -> dict[str, torch.Tensor]:

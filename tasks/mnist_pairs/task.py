@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from suite import BaseConfig, Lazy, NamedRegistry, Split, SuiteError, Task, option, percent, shared_option
+from suite import (
+    ROUND_STATE,
+    BaseConfig,
+    Lazy,
+    NamedRegistry,
+    Split,
+    SuiteError,
+    Task,
+    option,
+    percent,
+    shared_option,
+)
 from tasks.mnist_pairs.sweeps import ABLATION_STEPS, SWEEPS
 
 # torch and the modules built on it (data, models) are imported by the methods that compute: loading the task to
@@ -114,7 +125,7 @@ class MnistPairs(Task):
 
     def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator,
                    round_index: int = 0) -> dict[str, Split]:
-        from tasks.mnist_pairs.data import draw_pairs, normalise, repair
+        from tasks.mnist_pairs.data import draw_pairs, normalisation, normalise, repair
 
         # Drawn in a fixed order from the data stream only, so model options never change the pairs.
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
@@ -123,7 +134,22 @@ class MnistPairs(Task):
         splits = normalise({"train": train, "test": test} | ({"val": val} if config.val_pairs else {}))
         if config.extra_pairs:  # drawn last, so the pairs above are the same with and without them
             splits["train"] = repair(splits["train"], config.extra_pairs, generator)
-        return splits
+        return splits | {ROUND_STATE: normalisation(train["x"])}
+
+    def predict_inputs(self, config: MnistConfig, state: dict[str, torch.Tensor],
+                       paths: list[Path]) -> tuple[Split, list[str]]:
+        """Two digit images or a .npy of pairs, standardised with the round's training mean and std."""
+        from tasks.mnist_pairs.data import read_pair, standardise
+
+        x, names = read_pair(paths)
+        return {"x": standardise(x, state)}, names
+
+    def prediction_columns(self, config: MnistConfig, outputs: dict[str, torch.Tensor]) -> dict[str, list]:
+        """With the auxiliary head: the digit it reads in each image."""
+        if not config.aux_loss:
+            return {}
+        digits = outputs["digit_logits"].argmax(-1).cpu()
+        return {"first digit": digits[:, 0].tolist(), "second digit": digits[:, 1].tolist()}
 
     def transform(self, config: MnistConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
         from tasks.mnist_pairs.data import rotate_digits, shift_digits

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from suite.core.errors import SuiteError
+from suite.core.registry import ROUND_STATE
 from suite.core.seeding import RoundSeeds
 from tasks.mnist_pairs.data import (
     check_idx,
@@ -63,10 +64,12 @@ def test_same_seed_same_pairs_and_model_options_do_not_change_them(fake_mnist):
 def test_inputs_are_normalised_with_training_statistics(fake_mnist):
     digits = TASK.prepare(MnistConfig(), fake_mnist, False)
     splits = TASK.round_data(digits, MnistConfig(pairs=80, val_pairs=20), torch.Generator().manual_seed(0))
+    state = splits.pop(ROUND_STATE)  # the statistics, saved with a model for `suite predict`
     assert set(splits) == {"train", "val", "test"}
     assert abs(float(splits["train"]["x"].mean())) < 1e-5
     assert float(splits["train"]["x"].std()) == pytest.approx(1.0, abs=1e-5)
     assert abs(float(splits["test"]["x"].mean())) > 1e-3  # test uses train's statistics, not its own
+    assert float(state["mean"]) > 1 and float(state["std"]) > 1  # of the raw 0–255 inputs
 
 
 def test_truncated_idx_is_named(fake_mnist):
