@@ -8,12 +8,15 @@ a CPU with native bf16) where that differs; with --workers N also in N worker pr
 CUDA) also compiled. Reported: time for the whole experiment, the median epoch, training pairs per second, achieved
 TFLOP/s in the median epoch (training FLOPs counted by torch's FlopCounterMode) and its share of the GPU's bf16
 peak, peak memory, mean ± std test accuracy, and the speed-up over the reference loop of the same workload and
-device. Writes benchmarks/out/bench.json and bench.md.
+device. Writes benchmarks/out/bench.json and bench.md; with --publish FILE also the table with the command, code
+version and machine that produced it (`make bench`: docs/generated/bench.md, which docs/performance.md includes, so
+the published numbers are only ever this program's output).
 """
 
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -28,14 +31,15 @@ from benchmarks.startup import startup_seconds
 from suite.core.datadir import resolve_data_dir
 from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
+from suite.execution.environment import code_version
 from suite.execution.executors import Context, Job, Processes
 from suite.execution.runner import stack_size
 from suite.training.devices import PLAIN, PeakMemory, resolve_acceleration, resolve_device
 from suite.training.rounds import train_rounds
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.task import TASK as LFW
-from tasks.mnist_pairs.task import TASK as MNIST
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.task import TASK as LFW
+from suite_tasks.mnist_pairs.task import TASK as MNIST
+from suite_tasks.mnist_pairs.task import MnistConfig
 
 MNIST_SETTINGS = {
     "mnist baseline": {"model": "baseline"},
@@ -211,6 +215,27 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return name or platform.processor() or platform.machine()
+
+
+def published(table: str, meta: dict, argv: list[str]) -> str:
+    """`table` as --publish writes it: the exact command, the code version and the machine first, so that a page
+    including the file says what produced it. The file is this program's alone: rerun it rather than edit."""
+    command = shlex.join(["python", "-m", "benchmarks", *argv])
+    machine = [cpu_name(), f"{meta['threads']} threads", f"torch {meta['torch']}"]
+    if meta["cuda"]:
+        machine.append(meta["cuda"])
+    return ("<!-- Written by python -m benchmarks (its publish option); do not edit: rerun the command below. -->\n"
+            f"`{command}` on {time.strftime('%Y-%m-%d')}, code {code_version()}; {', '.join(machine)}:\n\n{table}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,6 +252,9 @@ def main() -> None:
     parser.add_argument("--cuda-only", action="store_true", help="skip the CPU (needs CUDA)")
     parser.add_argument("--compile", action="store_true", help="also time LFW's `suite run --compile` on CUDA")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--publish", type=Path, default=None, metavar="FILE",
+                        help="also write the table, with the command, code version and machine, to FILE "
+                        "(make bench: docs/generated/bench.md, which the docs include)")
     args = parser.parse_args()
     if min(args.rounds, args.epochs or 1, args.pairs or 1, args.workers, args.repeat) < 1:
         raise SuiteError("--rounds, --epochs, --pairs, --workers and --repeat must be >= 1")
@@ -250,6 +278,9 @@ def main() -> None:
     table = markdown(rows) + (f"\n`suite --help` (start-up, no torch imported): median "
                               f"{statistics.median(help_seconds):.3f} s over {len(help_seconds)} runs\n")
     (args.out / "bench.md").write_text(table)
+    if args.publish:
+        args.publish.parent.mkdir(parents=True, exist_ok=True)
+        args.publish.write_text(published(table, meta, sys.argv[1:]))
     print(table)
 
 

@@ -32,7 +32,7 @@ def write_store(path: Path, experiments: int, rounds: int, scores: int, epochs: 
     from suite.core.config import config_dict, config_hash
     from suite.core.records import RoundResult
     from suite.results.store import Store
-    from tasks.mnist_pairs.task import MnistConfig
+    from suite_tasks.mnist_pairs.task import MnistConfig
 
     env = {"code_version": "synthetic", "torch_version": torch.__version__, "python_version": sys.version.split()[0],
            "device": "cpu"}

@@ -2,7 +2,7 @@
 processes with the toy task registered, a CLI process that can be killed at a chosen point of its output, the
 processes it left behind, and the store's invariants after a crash.
 
-The processes of one test run a copy of suite/, tasks/ and the toy task taken as the test starts (`code_copy`):
+The processes of one test run a copy of suite/, suite_tasks/ and the toy task taken as the test starts (`code_copy`):
 a round records a digest of the code that trained it and a rerun trains again the rounds of other code, so an
 edit of the checkout between a kill and its rerun would otherwise look like a resume that retrains. The toy task
 is not installed, so the copy also holds a tiny distribution (a .dist-info with entry points only) registering it
@@ -33,11 +33,11 @@ from tests.toy_task import ToyTask
 REPO = Path(__file__).resolve().parent.parent
 MARK = "SUITE_FAULT_MARK"  # every process a test starts carries it, and so every process those start
 TRACE = "SUITE_FAULT_TRACE"  # where TracedToy appends a line per round attempt
-COPIED = ("suite", "tasks", "tests/__init__.py", "tests/toy_task.py", "tests/fault_helpers.py")
+COPIED = ("suite", "suite_tasks", "tests/__init__.py", "tests/toy_task.py", "tests/fault_helpers.py")
 
 
 def code_copy(tmp_path: Path) -> Path:
-    """suite/, tasks/ and the toy tasks copied under tmp_path (once), with `toy` and `traced-toy` registered as
+    """suite/, suite_tasks/ and the toy tasks copied under tmp_path (once), with `toy` and `traced-toy` registered as
     installed suite tasks: the directory to put first on a process's PYTHONPATH."""
     root = tmp_path / "code"
     if root.exists():

@@ -7,7 +7,7 @@ import torch
 from suite.core.config import config_dict, config_hash
 from suite.core.records import RoundResult
 from suite.results.store import Store
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.mnist_pairs.task import MnistConfig
 
 ENV = {"code_version": "test", "torch_version": "x", "python_version": "3", "device": "cpu"}
 

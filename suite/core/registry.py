@@ -1,7 +1,7 @@
 """Tasks, their models and presets, found by name (in the manner of timm's model registry).
 
 Tasks live outside the framework and announce themselves through the `suite.tasks` entry-point group
-(see pyproject.toml), so suite/ never imports tasks/.
+(see pyproject.toml), so suite/ never imports suite_tasks/.
 """
 
 from __future__ import annotations

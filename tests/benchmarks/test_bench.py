@@ -25,7 +25,7 @@ def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
     data = make_fake_mnist(tmp_path / "data")
     result = bench("--data-dir", str(data), "--rounds", "2", "--epochs", "1", "--pairs", "100", "--no-lfw",
                    "--cpu-only", "--workers", "2", "--only", "ws+aux", "--repeat", "2", "--out", str(tmp_path / "out"),
-                   cwd=tmp_path)
+                   "--publish", str(tmp_path / "published.md"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "out" / "bench.json").read_text())["results"]
     # reference, one at a time, as `suite run` does (both rounds stacked), and in 2 worker processes
@@ -41,6 +41,8 @@ def test_tiny_benchmark_writes_json_and_markdown_with_speedups(tmp_path):
     table = (tmp_path / "out" / "bench.md").read_text()
     assert f"| mnist siamese ws+aux | {stacked} | cpu | 2 × 1 |" in table
     assert "the median of 2 runs taken in turns" in table
+    published = (tmp_path / "published.md").read_text()  # what docs/performance.md includes: the table, and whence
+    assert table in published and "`python -m benchmarks --data-dir" in published and "code " in published
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):

@@ -14,8 +14,8 @@ from suite.execution.runner import RunPlan, run_experiment, stack_size
 from suite.results.store import Store
 from suite.training.devices import PLAIN, Acceleration, cpu_has_native_bf16, resolve_acceleration
 from suite.training.rounds import train_rounds
-from tasks.lfw.task import TASK as LFW
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite_tasks.lfw.task import TASK as LFW
+from suite_tasks.mnist_pairs.task import TASK, MnistConfig
 from tests.toy_task import TASK as TOY
 from tests.toy_task import ToyConfig
 

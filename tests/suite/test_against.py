@@ -24,7 +24,7 @@ from suite.results.against import (
 )
 from suite.results.compare import Sample, holm
 from suite.results.store import Store
-from tasks.mnist_pairs.task import TASK
+from suite_tasks.mnist_pairs.task import TASK
 from tests.cli_helpers import suite, suite_here
 from tests.stored_fixtures import add_experiment
 

@@ -20,7 +20,7 @@ from suite.results.compare import (
     paired,
 )
 from suite.results.selection import samples, select
-from tasks.mnist_pairs.task import TASK
+from suite_tasks.mnist_pairs.task import TASK
 from tests.cli_helpers import suite_here
 from tests.stored_fixtures import add_experiment, comparison_store
 

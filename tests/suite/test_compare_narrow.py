@@ -30,7 +30,7 @@ from suite.results.against import against_baseline, candidates, open_store
 from suite.results.compare import comparison_table
 from suite.results.selection import samples, select
 from suite.results.store import Store
-from tasks.mnist_pairs.task import TASK
+from suite_tasks.mnist_pairs.task import TASK
 from tests.stored_fixtures import add_experiment
 
 ACCURACY = declaration(TASK, "test_accuracy")

@@ -4,7 +4,7 @@ import pytest
 
 from suite.core.config import build_config, config_dict, config_hash, non_defaults
 from suite.core.errors import SuiteError
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.mnist_pairs.task import MnistConfig
 
 
 def test_defaults_follow_report_004():

@@ -49,7 +49,7 @@ def layer_violations(root: Path) -> list[str]:
         own = layer_of(module)
         for line, target in imported_modules(path, module):
             where = f"{path.relative_to(root)}:{line}"
-            if target.split(".")[0] == "tasks":
+            if target.split(".")[0] == "suite_tasks":
                 problems.append(f"{where}: the framework imports the tasks ({target})")
             elif target.startswith("suite.") and target.split(".")[1] in PUBLIC:
                 problems.append(f"{where}: imports {target} through the public API; import its own module")
@@ -68,7 +68,7 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
     for name, text in {"core/low.py": "from suite.report import plots\n",
                        "training/fine.py": "from suite.core import low\n",
                        "results/lazy.py": "def f():\n    from suite.execution import runner\n",
-                       "core/tasks.py": "import tasks.mnist_pairs\n"}.items():
+                       "core/tasks.py": "import suite_tasks.mnist_pairs\n"}.items():
         path = tmp_path / "suite" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -88,7 +88,7 @@ def test_a_module_outside_every_layer_is_named(tmp_path: Path) -> None:
 
 def test_tasks_import_only_the_public_api() -> None:
     problems = []
-    for path in sorted((REPO / "tasks").rglob("*.py")):
+    for path in sorted((REPO / "suite_tasks").rglob("*.py")):
         module = ".".join(path.relative_to(REPO).with_suffix("").parts)
         problems += [f"{path.relative_to(REPO)}:{line}: {target}" for line, target in imported_modules(path, module)
                      if target.startswith("suite.") and target.split(".")[1] not in PUBLIC]

@@ -13,8 +13,8 @@ from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
 from suite.training.rounds import train_rounds
 from suite.training.steppers import check_stackable
-from tasks.mnist_pairs.task import TASK as MNIST
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.mnist_pairs.task import TASK as MNIST
+from suite_tasks.mnist_pairs.task import MnistConfig
 from tests.toy_task import TASK, ToyConfig
 
 CPU = torch.device("cpu")

@@ -12,7 +12,7 @@ from scipy.stats import mannwhitneyu
 
 from suite.core.metrics import Metric, declaration
 from suite.report import plots
-from tasks.mnist_pairs.task import TASK
+from suite_tasks.mnist_pairs.task import TASK
 
 M_TEST_ACCURACY = declaration(TASK, "test_accuracy")
 M_TEST_LOSS = declaration(TASK, "test_loss")

@@ -15,7 +15,7 @@ from suite.core.errors import SuiteError
 from suite.core.metrics import Metric
 from suite.report.document import MANIFEST, Block, ReportFolder, figure_experiments, to_markdown
 from suite.results.store import Store
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.mnist_pairs.task import MnistConfig
 from tests.cli_helpers import suite, suite_here
 from tests.conftest import REPO
 from tests.stored_fixtures import ENV, add_experiment, comparison_store, round_result

@@ -16,8 +16,8 @@ from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
 from suite.execution import prediction
 from suite.results.store import Store
-from tasks.mnist_pairs.data import draw_pairs, load_digits
-from tasks.mnist_pairs.task import MnistConfig
+from suite_tasks.mnist_pairs.data import draw_pairs, load_digits
+from suite_tasks.mnist_pairs.task import MnistConfig
 from tests.cli_helpers import suite_here
 from tests.conftest import REPO
 from tests.toy_task import TASK as TOY
@@ -184,7 +184,7 @@ def test_a_digit_pair_from_images(tmp_path, mnist_store) -> None:
 
 
 def package_files(root=REPO):
-    return sorted(p for folder in ("suite", "tasks") for p in (root / folder).rglob("*.py"))
+    return sorted(p for folder in ("suite", "suite_tasks") for p in (root / folder).rglob("*.py"))
 
 
 def pickle_problems(root=REPO) -> list[str]:
@@ -220,12 +220,12 @@ def test_no_pickle_anywhere_in_the_package() -> None:
 
 def test_the_scan_finds_what_it_forbids(tmp_path) -> None:
     (tmp_path / "suite").mkdir()
-    (tmp_path / "tasks").mkdir()
+    (tmp_path / "suite_tasks").mkdir()
     (tmp_path / "suite" / "bad.py").write_text("import pickle\nimport torch\ntorch.load('x')\n"
                                                "torch.load('y', weights_only=False)\n")
-    (tmp_path / "tasks" / "worse.py").write_text("import numpy as np\nfrom dill import loads\nnp.load('z')\n"
+    (tmp_path / "suite_tasks" / "worse.py").write_text("import numpy as np\nfrom dill import loads\nnp.load('z')\n"
                                                  "torch.load('w', weights_only=True)\n")
     assert sorted(pickle_problems(tmp_path)) == [
         "suite/bad.py:1: imports a pickle module", "suite/bad.py:3: torch.load without weights_only=True",
-        "suite/bad.py:4: torch.load without weights_only=True", "tasks/worse.py:2: imports a pickle module",
-        "tasks/worse.py:3: np.load without allow_pickle=False"]
+        "suite/bad.py:4: torch.load without weights_only=True", "suite_tasks/worse.py:2: imports a pickle module",
+        "suite_tasks/worse.py:3: np.load without allow_pickle=False"]

@@ -64,7 +64,7 @@ def test_reading_commands_import_neither_torch_nor_matplotlib(tmp_path, store, a
 def test_the_top_level_help_loads_no_task(tmp_path):
     result, imported = run_probe(PROBE, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "tasks" not in imported
+    assert "suite_tasks" not in imported
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -77,7 +77,7 @@ def test_loading_the_tasks_imports_no_torch(tmp_path, args, expected):
     result, imported = run_probe(PROBE, *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
-    assert "tasks" in imported and imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
+    assert "suite_tasks" in imported and imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
 
 
 def test_a_lazy_model_is_imported_when_it_is_built(tmp_path):
@@ -86,7 +86,7 @@ import json, sys
 from suite.core.registry import tasks
 task = tasks()["mnist"]
 names = list(task.models)
-before = "tasks.mnist_pairs.models" in sys.modules or "torch" in sys.modules
+before = "suite_tasks.mnist_pairs.models" in sys.modules or "torch" in sys.modules
 builder = task.models.get("baseline").value
 json.dump([names, before, builder.__module__, "torch" in sys.modules], open(sys.argv[1], "w"))
 """
@@ -94,7 +94,7 @@ json.dump([names, before, builder.__module__, "torch" in sys.modules], open(sys.
     result = subprocess.run([sys.executable, "-c", code, str(listing)], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(listing.read_text()) == [["baseline", "siamese"], False, "tasks.mnist_pairs.models", True]
+    assert json.loads(listing.read_text()) == [["baseline", "siamese"], False, "suite_tasks.mnist_pairs.models", True]
 
 
 def test_a_lazy_target_names_module_and_attribute():

@@ -22,7 +22,7 @@ from suite.execution.executors import Executor, Inline, Ray, check_ray
 from suite.execution.runner import RunPlan
 from suite.results import sweeps
 from suite.results.store import Store
-from tasks.mnist_pairs.task import TASK as MNIST
+from suite_tasks.mnist_pairs.task import TASK as MNIST
 from tests.cli_helpers import suite, suite_here
 from tests.conftest import REPO
 from tests.toy_task import TASK as TOY
@@ -76,7 +76,7 @@ def test_every_cell_is_validated_before_anything_runs_and_a_bad_cell_is_named():
 
 
 def test_presets_of_the_reports_build_every_cell():
-    from tasks.lfw.task import TASK as LFW
+    from suite_tasks.lfw.task import TASK as LFW
 
     sizes = {name: len(grid.make_cells(task, entry.value.fixed, entry.value.cell_values()))
              for task in (MNIST, LFW) for name, entry in task.sweeps.items()}
@@ -250,7 +250,7 @@ def test_the_mnist_ablation_adds_one_step_per_cell_and_ends_at_the_best_preset()
 
 
 def test_the_lfw_ablation_goes_from_report_001_to_the_best_preset_one_step_at_a_time():
-    from tasks.lfw.task import TASK as LFW
+    from suite_tasks.lfw.task import TASK as LFW
 
     ablation = LFW.sweeps.get("lfw-ablation").value
     cells = ablation.cell_values()

@@ -9,7 +9,7 @@ from scipy import stats
 
 from suite.core.metrics import declaration
 from suite.report import plots
-from tasks.mnist_pairs.task import TASK
+from suite_tasks.mnist_pairs.task import TASK
 from tests.suite.test_plots import figure_texts
 
 M_TEST_ACCURACY = declaration(TASK, "test_accuracy")

@@ -9,7 +9,7 @@ from torchvision.datasets import LFWPairs
 from torchvision.io import write_jpeg
 
 from suite.core.errors import SuiteError
-from tasks.lfw.data import (
+from suite_tasks.lfw.data import (
     DIGEST,
     Pair,
     check_images,

@@ -1,4 +1,4 @@
-"""LBP descriptors, the per-round whitened PCA, the metric model and `--preset best` (tasks/lfw/lbp.py)."""
+"""LBP descriptors, the per-round whitened PCA, the metric model and `--preset best` (suite_tasks/lfw/lbp.py)."""
 
 import math
 
@@ -10,10 +10,10 @@ from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
 from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
-from tasks.lfw import lbp
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import INITIAL_SCALE, metric
-from tasks.lfw.task import TASK
+from suite_tasks.lfw import lbp
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.models import INITIAL_SCALE, metric
+from suite_tasks.lfw.task import TASK
 from tests.cli_helpers import suite_here
 
 CPU = torch.device("cpu")
@@ -179,7 +179,7 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
 
 @pytest.mark.slow
 def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):
-    """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: docs/results.md)."""
+    """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: docs/tasks/lfw.md)."""
     config = LfwConfig(**TASK.presets.get("best").value)
     outcome = run_experiment(TASK, config, RunPlan(rounds=1, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
                                                    data_dir=lfw_data_dir))

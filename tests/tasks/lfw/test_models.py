@@ -4,9 +4,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.core.errors import SuiteError
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.models import PatchConv2d, conv_block, dropout_rates, patch_conv2d
-from tasks.lfw.task import MODELS
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.models import PatchConv2d, conv_block, dropout_rates, patch_conv2d
+from suite_tasks.lfw.task import MODELS
 
 
 def build(**values) -> nn.Module:

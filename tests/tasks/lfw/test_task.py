@@ -8,10 +8,10 @@ from scipy import stats
 from suite.core.seeding import RoundSeeds
 from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
-from tasks.lfw import data, verification
-from tasks.lfw.augment import augment_images
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.task import TASK
+from suite_tasks.lfw import data, verification
+from suite_tasks.lfw.augment import augment_images
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.task import TASK
 
 CPU = torch.device("cpu")
 

@@ -7,9 +7,9 @@ from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
 from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
-from tasks.lfw import unrestricted
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.task import TASK
+from suite_tasks.lfw import unrestricted
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.task import TASK
 
 CPU = torch.device("cpu")
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.task import TASK
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.task import TASK
 
 VIEW2 = LfwConfig(protocol="view2")
 

@@ -5,7 +5,7 @@ import torch
 from suite.core.errors import SuiteError
 from suite.core.registry import ROUND_STATE
 from suite.core.seeding import RoundSeeds
-from tasks.mnist_pairs.data import (
+from suite_tasks.mnist_pairs.data import (
     check_idx,
     draw_pairs,
     load_digits,
@@ -14,7 +14,7 @@ from tasks.mnist_pairs.data import (
     rotate_digits,
     shift_digits,
 )
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite_tasks.mnist_pairs.task import TASK, MnistConfig
 from tests.conftest import write_idx
 
 

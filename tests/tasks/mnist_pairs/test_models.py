@@ -4,8 +4,8 @@ import torch.nn.functional as F
 from torch.func import stack_module_state
 
 from suite.core.errors import SuiteError
-from tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits, translations
-from tasks.mnist_pairs.task import TASK, MnistConfig
+from suite_tasks.mnist_pairs.models import Baseline, Branch, Siamese, rule_logits, translations
+from suite_tasks.mnist_pairs.task import TASK, MnistConfig
 
 
 def count(module: torch.nn.Module) -> int:

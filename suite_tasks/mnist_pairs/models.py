@@ -115,7 +115,7 @@ class Siamese(nn.Module):
         return {"logits": logits, "digit_logits": digits}
 
 
-# The builders of the `mnist` task's MODELS (tasks/mnist_pairs/task.py, where their names and help are).
+# The builders of the `mnist` task's MODELS (suite_tasks/mnist_pairs/task.py, where their names and help are).
 def baseline(config) -> nn.Module:
     return Baseline(config.hidden)
 

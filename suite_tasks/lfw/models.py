@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite import SuiteError
-from tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.config import LfwConfig
 
 KERNELS = (10, 7, 4, 4)
 POOLED = (True, True, True, False)
@@ -232,7 +232,7 @@ def _filters(config: LfwConfig, default: tuple[int, ...], name: str) -> list[int
     return filters
 
 
-# The builders of the `lfw` task's MODELS (tasks/lfw/task.py, where their names and help are).
+# The builders of the `lfw` task's MODELS (suite_tasks/lfw/task.py, where their names and help are).
 def koch(config: LfwConfig) -> nn.Module:
     """The paper's verification net as reports 000–003 rebuilt it (report 003: 38,951,745 parameters with a
     grayscale 105×105 input, L1 distance and the 4096 → 1 output layer)."""

@@ -18,25 +18,25 @@ from suite import (
     percent,
     shared_option,
 )
-from tasks.mnist_pairs.sweeps import ABLATION_STEPS, SWEEPS
+from suite_tasks.mnist_pairs.sweeps import ABLATION_STEPS, SWEEPS
 
 # torch and the modules built on it (data, models) are imported by the methods that compute: loading the task to
 # read its config, presets and metrics (`suite results`, `suite list`) then needs none of them.
 if TYPE_CHECKING:
     import torch
 
-    from tasks.mnist_pairs.data import Digits
+    from suite_tasks.mnist_pairs.data import Digits
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000  # MNIST's training and test images
 BRANCHES = ("report", "deep")
 HEADS = ("mlp", "rule")
 
-# The builders live with the networks in tasks/mnist_pairs/models.py, imported when a model is built.
+# The builders live with the networks in suite_tasks/mnist_pairs/models.py, imported when a model is built.
 MODELS = NamedRegistry("model")
 MODELS.register("baseline", "Fully connected 392→40→40→2, ReLU, cross-entropy (report 004 baseline).",
-                Lazy("tasks.mnist_pairs.models:baseline"))
+                Lazy("suite_tasks.mnist_pairs.models:baseline"))
 MODELS.register("siamese", "Two conv branches 32/64@3×3, avg-pool, dropout, tanh; --w-sharing, --aux-loss, "
-                "--branch, --head.", Lazy("tasks.mnist_pairs.models:siamese"))
+                "--branch, --head.", Lazy("suite_tasks.mnist_pairs.models:siamese"))
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class MnistConfig(BaseConfig):
                            "degrees either way.", min=0.0, max=45.0)
     shift: int = option(0, "Training augmentation: move each digit by up to this many pixels in x and y "
                         "(edges filled with background).", min=0, max=4)
-    batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see README).")
+    batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see docs/tasks/mnist.md).")
     lr: float = shared_option("lr", 1e-3, "Learning rate (report 004: 0.001).")
 
     def check(self) -> None:
@@ -97,7 +97,7 @@ PRESETS.register("siamese-aux", "Siamese with auxiliary loss, α = 0.2 (reported
                  {"model": "siamese", "w_sharing": False, "aux_loss": True})
 PRESETS.register("siamese-ws-aux", "Siamese with weight sharing and aux loss (reported 93.76 ± 0.85 %).",
                  {"model": "siamese", "w_sharing": True, "aux_loss": True})
-# The last cell of the mnist-ablation sweep (tasks/mnist_pairs/sweeps.py): same data budget as the report (1000
+# The last cell of the mnist-ablation sweep (suite_tasks/mnist_pairs/sweeps.py): same data budget as the report (1000
 # training pairs, i.e. 2000 labelled images, per round), no outside data.
 PRESETS.register("best", "Strongest recipe found: weight sharing + aux loss, deep branch, rule head, 10000 extra "
                  "pairs of the same images, shift and rotation augmentation, 30 epochs cosine, batch 100, test-time "
@@ -119,13 +119,13 @@ class MnistPairs(Task):
     stack_rounds = True  # small nets: stacked rounds fill the machine where one round leaves it idle
 
     def prepare(self, config: MnistConfig, data_dir: Path, download: bool) -> Digits:
-        from tasks.mnist_pairs.data import load_digits
+        from suite_tasks.mnist_pairs.data import load_digits
 
         return load_digits(data_dir, download)
 
     def round_data(self, digits: Digits, config: MnistConfig, generator: torch.Generator,
                    round_index: int = 0) -> dict[str, Split]:
-        from tasks.mnist_pairs.data import draw_pairs, normalisation, normalise, repair
+        from suite_tasks.mnist_pairs.data import draw_pairs, normalisation, normalise, repair
 
         # Drawn in a fixed order from the data stream only, so model options never change the pairs.
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
@@ -139,7 +139,7 @@ class MnistPairs(Task):
     def predict_inputs(self, config: MnistConfig, state: dict[str, torch.Tensor],
                        paths: list[Path]) -> tuple[Split, list[str]]:
         """Two digit images or a .npy of pairs, standardised with the round's training mean and std."""
-        from tasks.mnist_pairs.data import read_pair, standardise
+        from suite_tasks.mnist_pairs.data import read_pair, standardise
 
         x, names = read_pair(paths)
         return {"x": standardise(x, state)}, names
@@ -152,7 +152,7 @@ class MnistPairs(Task):
         return {"first digit": digits[:, 0].tolist(), "second digit": digits[:, 1].tolist()}
 
     def transform(self, config: MnistConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
-        from tasks.mnist_pairs.data import rotate_digits, shift_digits
+        from suite_tasks.mnist_pairs.data import rotate_digits, shift_digits
 
         if augment is None:
             return x

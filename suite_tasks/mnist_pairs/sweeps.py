@@ -21,7 +21,7 @@ SWEEPS.register(
     SweepPreset({"model": "siamese"}, axes={"aux_loss": [False, True], "w_sharing": [False, True]}))
 
 
-# Report 004's best setting, then one ingredient more per cell up to `--preset best` (tasks/mnist_pairs/task.py);
+# Report 004's best setting, then one ingredient more per cell up to `--preset best` (suite_tasks/mnist_pairs/task.py);
 # `suite compare IDS --versus previous` gives each step's gain (README, "Beyond the reports").
 ABLATION_STEPS = [
     {},                                                   # report 004: weight sharing + auxiliary loss

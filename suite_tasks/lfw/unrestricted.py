@@ -8,8 +8,8 @@ formed from them. The people of the validation and test pairs are never drawn fr
 import torch
 
 from suite import SuiteError
-from tasks.lfw import data
-from tasks.lfw.data import Key, Pair
+from suite_tasks.lfw import data
+from suite_tasks.lfw.data import Key, Pair
 
 
 def images_by_person(root, names: set[str]) -> dict[str, list[Key]]:

@@ -5,7 +5,7 @@ report did that no option expresses is listed beside its grid (see also the sing
 """
 
 from suite import NamedRegistry, SweepPreset, cumulative
-from tasks.lfw.presets import ABLATION_STEPS, PRESETS
+from suite_tasks.lfw.presets import ABLATION_STEPS, PRESETS
 
 SWEEPS = NamedRegistry("sweep preset")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from suite import ROUND_STATE, Lazy, Metric, NamedRegistry, Split, SuiteError, Task, percent
-from tasks.lfw.config import LfwConfig
-from tasks.lfw.presets import PRESETS
-from tasks.lfw.sweeps import SWEEPS
+from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.presets import PRESETS
+from suite_tasks.lfw.sweeps import SWEEPS
 
 # torch, scipy and the modules built on them (data, models, ...) are imported by the methods that compute: loading
 # the task to read its config, presets and metrics (`suite results`, `suite list`) then needs none of them.
@@ -18,18 +18,18 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from tasks.lfw import data
+    from suite_tasks.lfw import data
 
-# The builders live with the networks in tasks/lfw/models.py, imported when a model is built.
+# The builders live with the networks in suite_tasks/lfw/models.py, imported when a model is built.
 MODELS = NamedRegistry("model")
 MODELS.register("koch", "Koch et al. 2015: conv 64@10×10, 128@7×7, 128@4×4, 256@4×4 (ReLU, max-pool), "
                 "FC 4096 sigmoid, distance → 1 unit; 38,951,745 parameters at 1×105×105.",
-                Lazy("tasks.lfw.models:koch"))
+                Lazy("suite_tasks.lfw.models:koch"))
 MODELS.register("small", "Report 002's final reduced net: conv 32@10×10, 32@7×7, 32@4×4, 32@4×4, FC 32 "
-                "sigmoid, distance → 1 unit; 123,201 parameters at 1×105×105.", Lazy("tasks.lfw.models:small"))
+                "sigmoid, distance → 1 unit; 123,201 parameters at 1×105×105.", Lazy("suite_tasks.lfw.models:small"))
 MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the cosine head (--distance "
-                "cosine); 40,002 parameters at --pca-dims 200.", Lazy("tasks.lfw.models:metric"))
+                "cosine); 40,002 parameters at --pca-dims 200.", Lazy("suite_tasks.lfw.models:metric"))
 
 VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
@@ -95,7 +95,7 @@ class Lfw(Task):
     # data --------------------------------------------------------------------------------------------------
 
     def prepare(self, config: LfwConfig, data_dir: Path, download: bool) -> LfwData:
-        from tasks.lfw import data, lbp, unrestricted
+        from suite_tasks.lfw import data, lbp, unrestricted
 
         start = time.perf_counter()
         layout, root = data.find_layout(Path(data_dir), config.layout)
@@ -132,14 +132,14 @@ class Lfw(Task):
                 f"{how} in {prepared.seconds:.1f} s; cache: {prepared.cache_path}")
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:
-        from tasks.lfw import data
+        from suite_tasks.lfw import data
 
         return list(data.dataset_stats(Path(data_dir), config.layout).items())
 
     def data_distributions(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, str, pd.Series]]:
         import pandas as pd
 
-        from tasks.lfw import data
+        from suite_tasks.lfw import data
 
         _, root = data.find_layout(Path(data_dir), config.layout)
         counts = pd.Series(data.people(root), dtype="int64")
@@ -160,7 +160,7 @@ class Lfw(Task):
                    round_index: int) -> dict[str, Split]:
         import torch
 
-        from tasks.lfw import data, lbp, unrestricted
+        from suite_tasks.lfw import data, lbp, unrestricted
 
         if config.protocol == "view1":
             training, test = prepared.pairs["DevTrain"], prepared.pairs["DevTest"]
@@ -195,7 +195,7 @@ class Lfw(Task):
         descriptors, or uint8 whole 250×250 grayscale images described first), or the images as they are."""
         import torch
 
-        from tasks.lfw import lbp
+        from suite_tasks.lfw import lbp
 
         if config.features != "lbp":
             return images
@@ -207,7 +207,7 @@ class Lfw(Task):
 
     def _preprocessing(self, config: LfwConfig) -> tuple[str, int, int]:
         """(crop, size, channels) of the images: LBP describes whole grayscale images (it cuts its own region)."""
-        from tasks.lfw import data
+        from suite_tasks.lfw import data
 
         if config.features == "lbp":
             return "none", data.IMAGE_SIDE, 1
@@ -218,7 +218,7 @@ class Lfw(Task):
         """Two face images of any size, preprocessed as training's (resized to LFW's 250×250 first)."""
         import torch
 
-        from tasks.lfw import data
+        from suite_tasks.lfw import data
 
         if len(paths) != 2:
             raise SuiteError(f"lfw: predict takes two image files (a pair), got {len(paths)}")
@@ -230,7 +230,7 @@ class Lfw(Task):
         """The pairs of a file in LFW's format, of the data directory's images, with their labels. Where the
         config's own data holds them all (its View's pairs files), the images go through exactly training's
         preprocessing, so a round's test pairs score as they did when it was measured."""
-        from tasks.lfw import data
+        from suite_tasks.lfw import data
 
         pairs = data.read_pairs(Path(path))
         prepared = self.prepare(config, data_dir, False)
@@ -249,7 +249,7 @@ class Lfw(Task):
     def transform(self, config: LfwConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
         import torch
 
-        from tasks.lfw.augment import augment_images
+        from suite_tasks.lfw.augment import augment_images
 
         if config.features == "lbp":  # x: N×2×2×k, each image's and its mirror's whitened descriptors
             if augment is None:
@@ -286,7 +286,7 @@ class Lfw(Task):
         return torch.sigmoid(outputs["logits"])
 
     def metrics(self, config: LfwConfig, outputs: dict[str, torch.Tensor], batch: Split) -> dict[str, float]:
-        from tasks.lfw import verification
+        from suite_tasks.lfw import verification
 
         scores = self.scores(config, outputs, batch).double().cpu().numpy()
         same = batch["target"].cpu().numpy() > 0.5
@@ -296,7 +296,7 @@ class Lfw(Task):
     def final_metrics(self, config: LfwConfig, outputs: dict[str, dict[str, torch.Tensor]],
                       splits: dict[str, Split]) -> dict[str, float]:
         """Test accuracy at the threshold of best accuracy on validation (on training pairs without one)."""
-        from tasks.lfw import verification
+        from suite_tasks.lfw import verification
 
         source = "val" if "val" in splits else "train"
         def arrays(name):
