@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 SUITE_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export SUITE_DATA_DIR
 
-.PHONY: run test test-fast lint bench ci-report ci-gate clean
+.PHONY: run test test-fast lint bench bench-ws-aux bench-gpu docs ci-report ci-gate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,ray,mlflow,parquet]'
+	$(BIN)/pip install --quiet -e '.[dev,ray,mlflow,parquet,docs]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -65,8 +65,19 @@ ci-gate: $(STAMP)
 	$(BIN)/suite compare --task mnist --store $(CI_STORE) --against $(BASE_STORE) --fail-if-worse \
 		--format markdown > reports/ci/verdict.md; status=$$?; cat reports/ci/verdict.md; exit $$status
 
+# The benchmark publishes its own tables into docs/generated/, which docs/performance.md includes as they are.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --publish docs/generated/bench.md
+
+# The 3× check of ws+aux (median of 3 runs taken in turns), and the GPU table on a machine with CUDA.
+bench-ws-aux: $(STAMP)
+	$(BIN)/python -m benchmarks --only ws+aux --no-lfw --repeat 3 --publish docs/generated/bench-ws-aux.md
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks --cuda-only --compile --publish docs/generated/bench-cuda.md
+
+# The documentation site, into site/; --strict fails on a broken link, anchor or include.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,5 +1,5 @@
 """suite from Python: run two MNIST experiments, list the stored experiments with their config and metrics, and
-compare them, as `suite run`, `suite results` and `suite compare` do on the command line (docs/python.md).
+compare them, as `suite run`, `suite results` and `suite compare` do on the command line (docs/python-api.md).
 
     python examples/quickstart.py [STORE]      # default store: examples.db in the working directory
 

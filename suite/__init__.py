@@ -1,6 +1,6 @@
 """suite: run and compare experiments with pair-comparison (Siamese) networks.
 
-The Python API for users (suite.run, suite.open, suite.compare: docs/python.md) and the task-author API, re-exported
+The Python API for users (suite.run, suite.open, suite.compare: docs/python-api.md) and the task-author API, re-exported
 here so a script or a task imports from `suite` alone (see docs/architecture.md). Names are
 resolved on first use (PEP 562), so `import suite` stays cheap: the command line starts without torch.
 """

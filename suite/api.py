@@ -1,4 +1,4 @@
-"""The Python API, for scripts and notebooks: `suite.run`, `suite.open`, `suite.compare` (docs/python.md).
+"""The Python API, for scripts and notebooks: `suite.run`, `suite.open`, `suite.compare` (docs/python-api.md).
 
 It does what the command line does, through the same code (planning, the runner, selection, the comparison), and
 returns data frames instead of printing tables. Errors are SuiteError with the command line's messages.

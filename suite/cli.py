@@ -144,7 +144,7 @@ RUN_OPTIONS = {
                                              "again.", show_default="off")),
     "quiet": (bool, typer.Option(False, "--quiet", help="Plain log lines instead of the live display.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout.")),
-    "config_file": (Path | None, typer.Option(None, "--config", help="TOML file with [run] options and [config] "
+    "config_file": (Path | None, typer.Option(None, "--config", help="TOML file with \\[run] options and \\[config] "
                                               "values (`suite show ID --config` writes one); options given on the "
                                               "command line override it. docs/configuration.md.",
                                               show_default=False)),
@@ -400,8 +400,8 @@ def _stats(task: registry.Task, options: dict[str, Any], given: set[str]) -> Non
 
 
 SWEEP_CONFIG_OPTION = (Path | None, typer.Option(
-    None, "--config", help="TOML file with [grid] (FIELD = [V1, V2, …]), [config] (fixed options) and [run] options; "
-    "options given on the command line override it (a --grid of the same field replaces the file's). "
+    None, "--config", help="TOML file with \\[grid] (FIELD = \\[V1, V2, …]), \\[config] (fixed options) and "
+    "\\[run] options; options given on the command line override it (a --grid of the same field replaces the file's). "
     "docs/configuration.md.", show_default=False))
 
 
@@ -906,7 +906,7 @@ def _show_predictions(task: registry.Task, done, csv: bool) -> None:
     import numpy as np
     import pandas as pd
 
-    scores = done.scores
+    scores = done.scores.astype(float)  # float32 scores would print with float64's digits once rounded
     rounds = list(scores.columns)
     thresholds = np.array([done.thresholds[r] for r in rounds])
     decided = scores.to_numpy() >= thresholds[None, :]
@@ -939,8 +939,8 @@ def _show_predictions(task: registry.Task, done, csv: bool) -> None:
             shown.add_row(*(str(v) for v in row))
         out().print(shown)
         out().print(f"decision: {yes} when P({yes}) ≥ the round's threshold "
-                    f"({', '.join(f'{done.thresholds[r]:.4g}' for r in rounds)}: tuned on validation when the "
-                    "round has one, else 0.5)", highlight=False)
+                    f"({', '.join(f'{done.thresholds[r]:.4g}' for r in rounds)}: the one the round tuned, "
+                    "its stored threshold metric, else 0.5)", highlight=False)
     if done.targets is None:
         return
     same = np.array(done.targets) > 0.5

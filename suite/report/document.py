@@ -101,7 +101,7 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     blocks += [Block("h2", "Figures"), *_bound_note(experiments, drawn, reference, metric),
                *_result_figures(store, drawn, [s for s in chosen if s.experiment_id in drawn_ids],
                                 table[table["experiment"].isin(drawn_ids)], metric, names, order, figures)]
-    log("drawing the data figures" + (" and galleries" if data_dir is not None and task is not None else ""))
+    log("drawing the data figures" + (" and galleries" if _draws_data(task, data_dir) else ""))
     blocks += [Block("h2", "Data"), *_data_figures(task, drawn, store, names, data_dir, data_problem, figures)]
     log(f"summarising the environment and timings of {len(experiments)} experiments")
     blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
@@ -242,12 +242,19 @@ def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.D
     return blocks
 
 
+def _draws_data(task: registry.Task | None, data_dir: Path | None) -> bool:
+    """Whether the data figures and galleries can be drawn: the task is installed and its data is at hand (a task
+    that draws its data, reads_data False, needs no data directory)."""
+    return task is not None and (data_dir is not None or not task.reads_data)
+
+
 def _data_figures(task: registry.Task | None, experiments, store: Store, names: dict[int, str],
                   data_dir: Path | None, data_problem: str, figures: Path) -> list[Block]:
     if task is None:
         return [Block("p", f"Task {experiments[0]['task']} is not installed here: no data figures.")]
-    if data_dir is None:
+    if not _draws_data(task, data_dir):
         return [Block("p", f"Data figures and galleries skipped: {data_problem}.")]
+    data_dir = data_dir or Path("data")  # never read by a task that draws its data: what a run passes it too
     first = experiments[0]
     config = build_config(task.config_cls, first["config"])
     blocks = [Block("figure", plots.histogram(counts, figures / f"distribution_{i}", title=title, xlabel=xlabel),
@@ -292,6 +299,11 @@ def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, name
     if len(test["x"]) != len(scores):
         return [Block("p", f"Gallery of experiment {experiment['id']} skipped: its round has {len(scores)} test "
                            f"scores but the data now gives {len(test['x'])} test examples (the data changed).")]
+    if not displayable_pair(test["x"][0]):
+        shape = "×".join(map(str, test["x"].shape[1:])) or "one number"
+        return [Block("p", f"Gallery of experiment {experiment['id']} skipped: its test inputs are not pairs of "
+                           f"images (each input is {shape}; a gallery shows 2×H×W or 2×C×H×W, with 1 or 3 "
+                           f"channels).")]
     items = []
     for kind, index in confident_examples(scores, GALLERY_PER_KIND).items():
         for i in index:
@@ -319,8 +331,14 @@ def confident_examples(scores: pd.DataFrame, k: int) -> dict[str, list[int]]:
     return out
 
 
+def displayable_pair(x: torch.Tensor) -> bool:
+    """Whether a pair's stored input is two images a gallery can show: 2×H×W, or 2×C×H×W with 1 or 3 channels
+    (not vectors, sequences or other channel counts)."""
+    return x.dim() in (3, 4) and x.shape[0] == 2 and (x.dim() == 3 or x.shape[1] in (1, 3))
+
+
 def _pair_images(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """A pair's stored input as two displayable images: 2×H×W (one channel each) or 2×C×H×W."""
+    """A pair's stored input (displayable_pair) as two displayable images."""
     x = x.detach().cpu()
     if x.dim() == 3:
         return x[0].numpy(), x[1].numpy()
