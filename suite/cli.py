@@ -250,7 +250,9 @@ SWEEP_OPTIONS = {
     "grid": (list[str] | None, typer.Option(None, "--grid", help="FIELD=V1,V2,… (repeatable): the cells are every "
                                             "combination; other options given are fixed for every cell.")),
     "metric": (str | None, typer.Option(None, "--metric", help="Metric that ranks the cells.",
-                                        show_default="the task's primary metric")),
+                                        show_default="the primary metric's validation twin (val_accuracy) when "
+                                        "every cell measured it, so choosing never looks at the test set; else the "
+                                        "primary metric")),
 }
 SWEEP_RUN_OPTIONS = {k: RUN_OPTIONS[k] for k in ("rounds", "seed", "parallel_rounds", "workers", "executor",
                                                   "ray_address", "max_retries", "cpus_per_task", "gpus_per_task",
@@ -298,6 +300,7 @@ def _sweep(task: registry.Task, options: dict[str, Any], given: set[str]) -> Non
               "the same command to train only the missing ones", file=sys.stderr)
         raise typer.Exit(130) from None
     record = store.sweep(outcome.sweep_id)
+    metric = sweeps.ranking_metric(store, record, opts["metric"])  # validation first, when the cells have it
     table = sweeps.sweep_table(record, sweeps.sweep_values(store, record, metric), metric)
     title = (f"{task.name} sweep {outcome.sweep_id}: {len(cells)} cells × {opts['rounds']} rounds, {metric.name}, "
              f"best first ({outcome.ran} rounds trained, {outcome.reused} reused)")
@@ -812,7 +815,6 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
     it opens with one verdict line per experiment against its counterpart in the baseline store."""
     from suite.report import document as report
     from suite.results import sweeps
-    from suite.results.selection import metric_of
 
     record = None
     if sweep_id is not None:
@@ -820,8 +822,9 @@ def report_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
             raise SuiteError("--sweep chooses the experiments itself: leave out ids, --task and --where")
         db = Store(store, readonly=True)
         record = db.sweep(sweep_id)
-        declared = metric_of(record["task"], metric)
+        declared = sweeps.ranking_metric(db, record, metric)
         ranked = sweeps.sweep_table(record, sweeps.sweep_values(db, record, declared), declared)
+        metric = declared.name  # the report ranks and compares the cells on what ranked them here
         ids = ranked["experiment"].tolist()
         baseline = int(ranked.loc[0, "experiment"]) if baseline is None else baseline
     if against is None and alpha is not None:

@@ -4,9 +4,10 @@ from typing import Any
 
 import pandas as pd
 
+from suite.core import registry
 from suite.core.errors import SuiteError
 from suite.core.grid import Cell
-from suite.core.metrics import Metric
+from suite.core.metrics import Metric, declaration
 from suite.results.best import smallest_p, worse_than_best
 from suite.results.compare import describe
 from suite.results.stats import metric_values
@@ -37,6 +38,26 @@ def sweep_values(store: Store, sweep: dict[str, Any], metric: Metric) -> pd.Data
     values = pd.DataFrame(rows)
     values.attrs["diverged"] = diverged
     return values
+
+
+def ranking_metric(store: Store, sweep: dict[str, Any], name: str | None = None) -> Metric:
+    """The metric that ranks a sweep's cells: `name` when given; else the validation twin of the task's primary
+    metric (val_accuracy for test_accuracy) when every cell with finished rounds measured it, so that choosing the
+    best cell never looks at the test set; else the primary metric itself."""
+    task = registry.tasks().get(sweep["task"])
+    if name is not None or task is None:
+        if name is None:
+            raise SuiteError(f"task {sweep['task']} is not installed here: name the metric with --metric")
+        return declaration(task, name)
+    primary = task.primary_metric
+    twin = "val_" + primary.removeprefix("test_")
+    if primary.startswith("test_"):
+        spec = sweep["spec"]
+        measured = [store.rounds(c["experiment_id"], spec["seed"], range(spec["rounds"])) for c in sweep["cells"]]
+        measured = [rounds for rounds in measured if len(rounds)]
+        if measured and all(twin in rounds and rounds[twin].notna().all() for rounds in measured):
+            return declaration(task, twin)
+    return declaration(task, primary)
 
 
 def sweep_table(sweep: dict[str, Any], values: pd.DataFrame, metric: Metric) -> pd.DataFrame:

@@ -53,6 +53,9 @@ class MnistConfig(BaseConfig):
     pairs: int = option(1000, "Pairs per round in the training set and, separately, in the test set.",
                         min=1, max=TEST_SIZE // 2)
     val_pairs: int = option(0, "Validation pairs drawn from the training images (0: no validation).", min=0)
+    val_fraction: float = option(0.0, "Share of the round's --pairs training pairs held out for validation (their "
+                                 "images are never trained on; the training budget stays --pairs): for early "
+                                 "stopping and for choosing recipes without the test set.", min=0.0, max=0.5)
     branch: str = option("report", "Siamese branch: report (report 004's conv 32/64, tanh, avg-pool) or deep "
                          "(two padded convs per stage, ReLU, max-pool).", choices=BRANCHES)
     head: str = option("mlp", "Siamese comparison head: mlp (report 004: FC layers on the 20 sigmoid digit "
@@ -77,6 +80,12 @@ class MnistConfig(BaseConfig):
             raise SuiteError("--w-sharing, --aux-loss, --branch and --head apply to --model siamese, not baseline")
         if self.tta and (self.model != "siamese" or self.head != "rule"):
             raise SuiteError("--tta averages digit distributions: it needs --model siamese --head rule")
+        if self.val_fraction and self.val_pairs:
+            raise SuiteError("--val-fraction and --val-pairs: choose one way to make a validation split")
+        held_out = round(self.pairs * self.val_fraction)
+        if self.val_fraction and not 1 <= held_out < self.pairs:
+            raise SuiteError(f"--val-fraction {self.val_fraction}: holds out {held_out} of {self.pairs} training "
+                             "pairs; it must leave at least one for validation and one for training")
         if self.pairs + self.val_pairs > TRAIN_SIZE // 2:
             raise SuiteError(f"--pairs + --val-pairs: {self.pairs + self.val_pairs} pairs need more than the "
                              f"{TRAIN_SIZE} training images (at most {TRAIN_SIZE // 2})")
@@ -131,7 +140,10 @@ class MnistPairs(Task):
         train, val = draw_pairs(digits.train_images, digits.train_labels, [config.pairs, config.val_pairs],
                                 generator)
         (test,) = draw_pairs(digits.test_images, digits.test_labels, [config.pairs], generator)
-        splits = normalise({"train": train, "test": test} | ({"val": val} if config.val_pairs else {}))
+        if config.val_fraction:  # the last pairs drawn, so the test pairs are the same with and without it
+            held_out = round(config.pairs * config.val_fraction)
+            train, val = ({k: v[:-held_out] for k, v in train.items()}, {k: v[-held_out:] for k, v in train.items()})
+        splits = normalise({"train": train, "test": test} | ({"val": val} if len(val["x"]) else {}))
         if config.extra_pairs:  # drawn last, so the pairs above are the same with and without them
             splits["train"] = repair(splits["train"], config.extra_pairs, generator)
         return splits | {ROUND_STATE: normalisation(train["x"])}

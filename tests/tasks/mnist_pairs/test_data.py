@@ -173,3 +173,22 @@ def test_rotation_applies_only_in_training():
     x = torch.randn(4, 2, 14, 14)
     assert TASK.transform(MnistConfig(rotate=10), x, None) is x
     assert not torch.equal(TASK.transform(MnistConfig(rotate=10), x, torch.Generator().manual_seed(0)), x)
+
+
+def test_val_fraction_holds_out_training_pairs_and_leaves_the_test_pairs(fake_mnist):
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    plain = TASK.round_data(digits, MnistConfig(pairs=60), RoundSeeds(0, 2).generator("data"), 2)
+    held = TASK.round_data(digits, MnistConfig(pairs=60, val_fraction=0.2), RoundSeeds(0, 2).generator("data"), 2)
+    assert len(held["train"]["x"]) == 48 and len(held["val"]["x"]) == 12 and "val" not in plain
+    assert torch.equal(held["test"]["classes"], plain["test"]["classes"])  # the same test pairs
+    # the budget is --pairs: validation pairs are the training draw's last ones, their images never trained on
+    assert torch.equal(torch.cat([held["train"]["classes"], held["val"]["classes"]]), plain["train"]["classes"])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"val_fraction": 0.2, "val_pairs": 10}, "--val-fraction and --val-pairs: choose one"),
+    ({"val_fraction": 0.01, "pairs": 20}, "--val-fraction 0.01: holds out 0 of 20 training pairs"),
+])
+def test_impossible_validation_splits_are_refused(options, message):
+    with pytest.raises(SuiteError, match=message):
+        MnistConfig(**options)
