@@ -95,7 +95,7 @@ class Lfw(Task):
     # data --------------------------------------------------------------------------------------------------
 
     def prepare(self, config: LfwConfig, data_dir: Path, download: bool) -> LfwData:
-        from suite_tasks.lfw import data, lbp, unrestricted
+        from suite_tasks.lfw import data, descriptors, unrestricted
 
         start = time.perf_counter()
         layout, root = data.find_layout(Path(data_dir), config.layout)
@@ -113,7 +113,7 @@ class Lfw(Task):
             keys = sorted(set(keys) | {key for images in by_person.values() for key in images})
         if config.features == "lbp":  # descriptors of whole grayscale images: their region is cut at full size
             loaded = data.load_images(root, layout, keys, "none", data.IMAGE_SIDE, 1, data.default_cache_dir())
-            images = lbp.describe(loaded.images, config.crop, config.lbp_cell, config.lbp_radius)
+            images, _ = descriptors.describe(loaded, config.crop, config.lbp_cell, config.lbp_radius)
         else:
             loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
                                       data.default_cache_dir())
