@@ -191,6 +191,20 @@ class Task:
         """Extra lines under the summary table (e.g. a benchmark's own way of reporting)."""
         return []
 
+    # reports (`suite report`) ------------------------------------------------------------------------------
+
+    def objective(self, config: Any) -> str | None:
+        """The training objective of a config in a few words (e.g. "cross-entropy + auxiliary digit loss"), for a
+        task whose configs train different ones: reports draw the loss curves of each objective in a panel of
+        their own, since losses of different objectives are not on one scale. None: not declared (one panel,
+        and the caption says that the losses may not be comparable)."""
+        return None
+
+    def example_note(self, config: Any, split: Split, index: int) -> str:
+        """A few words about one example of a split (e.g. the true classes behind a pair), shown under it in
+        report galleries; "" for none."""
+        return ""
+
     # prediction (`suite predict`): a task supports it by implementing `predict_inputs` ----------------------
 
     def predict_inputs(self, config: Any, state: dict[str, torch.Tensor], paths: list[Path]) -> tuple[Split, list[str]]:

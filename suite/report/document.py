@@ -1,9 +1,12 @@
 """`suite report`: a folder with report.md (GitHub-flavoured Markdown, figures beside it) and report.html (one
 self-contained file, figures embedded), built from the results store.
 
-The report is a list of blocks (heading, paragraph, table, figure, code) rendered twice, so the two files say
-the same. Figures that need the data set itself (galleries of example pairs, data-set histograms, label
-balance) are drawn when the data directory is found; otherwise the report says they were skipped and why.
+The report is a list of blocks (heading, paragraph, verdict list, table, figure, code) rendered twice, so the two
+files say the same. It opens with its summary: one sentence per experiment of the comparison table, with the
+numbers of that table (as `suite compare` prints them) and a verdict in words. Captions are written from what each
+figure drew (its legend entries, which they name in “quotes”, and its panels). Figures that need the data set
+itself (galleries of example pairs, data-set histograms, label balance) are drawn when the data directory is found;
+otherwise the report says they were skipped and why.
 """
 
 import base64
@@ -33,12 +36,14 @@ from suite.report.formatting import (
     against_display,
     comparison_display,
     markdown_table,
+    summary_parts,
+    summary_verdict,
     sweep_display,
     unmatched_lines,
     verdict_line,
 )
-from suite.results.against import AgainstBaseline
-from suite.results.compare import Sample, comparison_table
+from suite.results.against import ALPHA, AgainstBaseline, minimum_detectable_effect
+from suite.results.compare import Sample, comparison_table, shared_keys, values_at
 from suite.results.selection import differing_config, labels, samples
 from suite.results.stats import metric_values, values_by_experiment
 from suite.results.store import Store
@@ -54,8 +59,8 @@ MANIFEST = ".suite-report.json"
 
 @dataclasses.dataclass
 class Block:
-    kind: str  # "h1", "h2", "p", "table", "figure", "code"
-    content: Any  # text, a DataFrame of strings, or a figure's PNG path
+    kind: str  # "h1", "h2", "p", "verdicts", "table", "figure", "code"
+    content: Any  # text, (experiment, verdict, numbers) sentences, a DataFrame of strings, or a figure's PNG path
     caption: str = ""
 
 
@@ -77,22 +82,25 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     drawn = figure_experiments(experiments, table, reference, metric)
     drawn_ids = {e["id"] for e in drawn}
     order = [_name(e["id"], names) for e in drawn]
-    blocks = [Block("h1", title),
-              *(verdict_blocks(against) if against else []),
-              Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
+    context = Block("p", f"Task {experiments[0]['task']}, {len(experiments)} experiments from {store.path}; metric "
                          f"{metric.name}{metric.unit_suffix}; reference: experiment {reference}. Generated "
-                         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`."),
+                         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `suite report`.")
+    summary = summary_blocks(table, chosen, metric, names, order, figures)
+    # --against's verdicts open the page when asked for (a CI gate's question), this store's summary otherwise
+    opening = [*verdict_blocks(against), context, *summary] if against else [*summary, context]
+    blocks = [Block("h1", title), *opening,
               *(sweep_blocks(store, sweep, metric, figures) if sweep else []),
               *([Block("h2", "Against the baseline"), Block("table", against_display(against.table))]
                 if against else []),
               Block("h2", "Comparison"),
-              Block("table", comparison_display(table, metric)),
+              Block("table", comparison_display(table, metric, commands=True)),
               Block("p", "Δ = experiment − reference, with its 95 % confidence interval. Tests are paired (paired t / "
                          "Wilcoxon signed-rank) on the rounds both experiments ran (same seed and round index), "
                          "unpaired (Welch's t / Mann–Whitney U) when they share fewer than two; p-values are "
                          "Holm-adjusted across the table. Hedges' g is the difference over the pooled std, d_z over "
                          "the std of the paired differences; P(better) the probability that a round of the "
-                         "experiment beats one of the reference. docs/statistics.md says what each guarantees."),
+                         "experiment beats one of the reference; command: the `suite run` command that reproduces "
+                         "the row. docs/statistics.md says what each guarantees."),
               Block("h2", "Configurations"),
               Block("table", _configs(experiments)),
               *_setting_blocks(experiments)]
@@ -106,6 +114,73 @@ def build(store: Store, experiments: list[dict[str, Any]], reference: int, metri
     log(f"summarising the environment and timings of {len(experiments)} experiments")
     blocks += [Block("h2", "Environment and timings"), Block("table", _environment(store, experiments))]
     return blocks
+
+
+# the summary ----------------------------------------------------------------------------------------------------
+
+def summary_rows(table: pd.DataFrame, chosen: list[Sample], alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """The comparison table's rows (reference first), each compared row with what the summary adds: whether every
+    shared round is equal (`identical`), the per-round paired differences (`differences`, none for unpaired rows)
+    and the smallest difference those rounds could detect (`mde`, as `suite compare --against` computes it)."""
+    by_id = {s.experiment_id: s for s in chosen}
+    rows = table.to_dict("records")
+    for row in rows[1:]:
+        differences = (_paired_differences(by_id[int(row["versus"])], by_id[int(row["experiment"])])
+                       if row["paired"] else np.array([]))
+        spread = float(np.std(differences, ddof=1)) if len(differences) > 1 else math.nan
+        row |= {"differences": differences, "identical": bool(len(differences)) and not np.any(differences),
+                "mde": minimum_detectable_effect(spread, len(differences), alpha)}
+    return rows
+
+
+def _paired_differences(reference: Sample, other: Sample) -> np.ndarray:
+    """other − reference on the rounds both ran (same seed and round index), as `compare` pairs them."""
+    keys = shared_keys(reference, other)
+    return values_at(other, keys) - values_at(reference, keys)
+
+
+def summary_blocks(table: pd.DataFrame, chosen: list[Sample], metric: Metric, names: dict[int, str],
+                   order: list[str], figures: Path, alpha: float = ALPHA) -> list[Block]:
+    """The report's opening: what the verdicts rest on, one sentence per experiment of the comparison table (the
+    reference first), and the differences from the reference drawn as dots with their intervals."""
+    rows = summary_rows(table, chosen, alpha)
+    compared = len(rows) - 1
+    direction = ("higher is better" if metric.higher_is_better else "lower is better") if metric.ranked else \
+        "it declares no better direction, so differences are only higher or lower"
+    intro = (f"Each experiment against the reference, #{rows[0]['experiment']}: the difference in {metric.words} "
+             "(experiment − reference) with its 95 % interval, and the t-test's p-value (paired t on the rounds both "
+             f"ran, Welch's t where they share fewer than two) Holm-adjusted across the {compared} comparison"
+             f"{'s' if compared != 1 else ''}: the first of the two “p (Holm)” values of the comparison table below "
+             f"and of `suite compare`. Better or worse: that p below {alpha:g}, in the direction the metric declares "
+             f"({direction}); otherwise no detectable difference, with the smallest difference the paired rounds "
+             "could detect.")
+    blocks = [Block("h2", "Summary"), Block("p", intro),
+              Block("verdicts", [summary_parts(row, metric, alpha, first=index == 0)
+                                 for index, row in enumerate(rows)])]
+    drawable = [r for r in rows[1:] if r["n"] and _name(r["experiment"], names) in order
+                and r["difference"] == r["difference"]]
+    if drawable:
+        blocks.append(_differences_figure(drawable, metric, names, order, _name(rows[0]["experiment"], names),
+                                          figures, alpha))
+    return blocks
+
+
+def _differences_figure(rows: list[dict[str, Any]], metric: Metric, names: dict[int, str], order: list[str],
+                        reference: str, figures: Path, alpha: float) -> Block:
+    summary = pd.DataFrame({"experiment": [_name(r["experiment"], names) for r in rows],
+                            "difference": [r["difference"] for r in rows], "low": [r["diff_low"] for r in rows],
+                            "high": [r["diff_high"] for r in rows],
+                            "verdict": [summary_verdict(r, metric, alpha) for r in rows]})
+    rounds = pd.DataFrame([{"experiment": _name(r["experiment"], names), "value": v}
+                           for r in rows for v in r["differences"]], columns=["experiment", "value"])
+    png = plots.difference_dots(summary, rounds, metric, figures / "differences", reference, order)
+    legend = plots.drawn(png).legend
+    dots = (f"; faint dots: “{plots.PAIRED_ROUND}” (the same seed and round index in both)"
+            if plots.PAIRED_ROUND in legend else "")
+    return Block("figure", png, f"The summary's differences from the reference ({reference}): "
+                                f"“{plots.DIFFERENCE}” with its “{plots.interval_label(0.95)}” (paired t; Welch's t "
+                                f"for unpaired rows){dots}. Beside each row its numbers and verdict, as in the "
+                                "sentences above.")
 
 
 def figure_experiments(experiments: list[dict[str, Any]], table: pd.DataFrame, reference: int, metric: Metric,
@@ -204,15 +279,14 @@ def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.D
                     names: dict[int, str], order: list[str], figures: Path) -> list[Block]:
     words = metric.words
     values = pd.DataFrame([{"experiment": _name(s.experiment_id, names), "value": v}
-                           for s in chosen for v in s.array])
+                           for s in chosen for v in s.array], columns=["experiment", "value"])
     summary = pd.DataFrame({"experiment": [_name(int(i), names) for i in table["experiment"]],
                             "mean": table["mean"], "low": table["t_low"], "high": table["t_high"]})
-    blocks = [
-        Block("figure", plots.mean_ci_bars(summary, metric, figures / "mean_ci", order),
-              f"Mean {words} with its 95 % t confidence interval, per experiment."),
-        Block("figure", plots.round_values(values, metric, figures / "per_round", order),
-              f"{words.capitalize()} of every round: box plot with each round as a dot."),
-    ]
+    png = plots.mean_ci_dots(summary, values, metric, figures / "mean_ci", order)
+    blocks = [Block("figure", png, f"{words.capitalize()} per experiment: the “{plots.MEAN}” with its "
+                                   f"“{plots.interval_label(0.95, 't')}” of the mean, each faint dot "
+                                   f"“{plots.ROUND}”; beside each row the mean and interval of the comparison table. "
+                                   "The axis spans the values, not 0: positions compare, lengths do not.")]
     # one query each for the rounds, curves and scores of every drawn experiment, not one per round
     rounds = store.rounds_of([e["id"] for e in experiments])
     experiment_of = dict(zip(rounds["id"], rounds["experiment_id"].map(
@@ -229,17 +303,57 @@ def _result_figures(store: Store, experiments, chosen: list[Sample], table: pd.D
         timing += [{"experiment": _name(e["id"], names), "seconds_per_epoch": v} for v in per_epoch]
     task = registry.tasks().get(experiments[0]["task"])
     quantities = tuple(dict.fromkeys([declaration(task, "loss"), declaration(task, base_name(metric.name))]))
-    blocks.append(Block("figure", plots.learning_curves(curves, figures / "learning_curves", order, quantities),
-                        f"Training (solid) and validation (dashed) {' and '.join(q.words for q in quantities)} per "
-                        "epoch, mean ± std over rounds."))
+    objectives = _objectives(task, experiments, names)
+    png = plots.learning_curves(curves, figures / "learning_curves", order, quantities, objectives)
+    blocks.append(Block("figure", png, learning_caption(plots.drawn(png), quantities, objectives, len(order))))
     if len(scores):
         if scores.groupby("round")["target"].nunique().min() == 2:
             blocks.append(Block("figure", plots.roc_curves(scores, figures / "roc", order),
-                                "ROC curves on the test pairs: mean over rounds, AUC mean ± std."))
+                                f"ROC curves on the test pairs, mean true positive rate over rounds with a ± 1 std "
+                                f"band; the legend gives each experiment's AUC, mean ± std over rounds; "
+                                f"“{plots.CHANCE}” is the diagonal."))
     blocks.append(Block("figure", plots.epoch_seconds(pd.DataFrame(timing), figures / "runtime", order),
-                        "Training time per epoch (each training run's mean: a round, or a group of stacked rounds "
-                        "measured together), as measured on the device it ran on."))
+                        f"Training time per epoch: the “{plots.MEAN}”, its “{plots.RANGE}” and each faint dot "
+                        f"“{plots.ROUND}” (a training run's mean: a round, or a group of stacked rounds measured "
+                        "together), as measured on the device it ran on."))
     return blocks
+
+
+def _objectives(task: registry.Task | None, experiments, names: dict[int, str]) -> dict[str, str] | None:
+    """Each drawn experiment's training objective (Task.objective), by figure name; None where the task declares
+    none."""
+    if task is None:
+        return None
+    try:
+        found = {_name(e["id"], names): task.objective(build_config(task.config_cls, e["config"]))
+                 for e in experiments}
+    except SuiteError:  # a stored config this version of the task refuses: its objective is not known
+        return None
+    return None if any(v is None for v in found.values()) else found
+
+
+def learning_caption(drawn: plots.Drawn, quantities: tuple[Metric, ...], objectives: dict[str, str] | None,
+                     experiments: int) -> str:
+    """The learning curves' caption, from what the figure drew: the lines of the splits in its legend, and the
+    loss panels split by objective where it drew several."""
+    shown = [q.words for q in quantities if any(p == q.words or p.startswith(f"{q.words}:")
+                                                 for p in (t.replace("\n", " ") for t in drawn.panels))]
+    lines = [f"“{label}” {style}" for label, style in (("training", "solid"), ("validation", "dashed"))
+             if label in drawn.legend]
+    text = (f"{' and '.join(shown).capitalize()} per epoch, mean over rounds with a ± 1 std band; lines: "
+            f"{', '.join(lines)}." + ("" if "validation" in drawn.legend else " No validation curves: the rounds "
+                                      "stored none (no validation split)."))
+    split = [p.replace("\n", " ") for p in drawn.panels if p.startswith(f"{plots.OBJECTIVE}:")]
+    if split:
+        return text + (f" The {plots.OBJECTIVE} is drawn in one panel per training objective, as the task declares "
+                       f"them ({len(split)}): losses of different objectives are not on one scale.")
+    if objectives is not None and experiments > 1 and len(set(objectives.values())) == 1:
+        return text + f" Every experiment trains one objective: {next(iter(objectives.values()))}."
+    if experiments > 1 and plots.OBJECTIVE in drawn.panels:
+        return text + (f" The {plots.OBJECTIVE} curves share one axis, but the task does not declare whether its "
+                       "configurations train the same objective (an auxiliary loss, for one, changes what the loss "
+                       "measures): compare their levels only where they do.")
+    return text
 
 
 def _draws_data(task: registry.Task | None, data_dir: Path | None) -> bool:
@@ -304,17 +418,22 @@ def _gallery(task: registry.Task, experiment: dict[str, Any], store: Store, name
         return [Block("p", f"Gallery of experiment {experiment['id']} skipped: its test inputs are not pairs of "
                            f"images (each input is {shape}; a gallery shows 2×H×W or 2×C×H×W, with 1 or 3 "
                            f"channels).")]
-    items = []
+    items, noted = [], False
     for kind, index in confident_examples(scores, GALLERY_PER_KIND).items():
         for i in index:
             left, right = _pair_images(test["x"][i])
+            note = task.example_note(config, test, int(i))
+            noted = noted or bool(note)
             items.append({"kind": kind, "left": left, "right": right, "score": float(scores.loc[i, "score"]),
-                          "target": int(scores.loc[i, "target"]), "caption": f"test pair {i}"})
+                          "target": int(scores.loc[i, "target"]),
+                          "caption": f"test pair {i}" + (f": {note}" if note else "")})
     title = f"#{experiment['id']} {names[experiment['id']]}: most confident test pairs (round {seeds.round_index})"
     stem = figures / f"gallery_{experiment['id']}"
-    return [Block("figure", plots.gallery(items, stem, title=title),
+    return [Block("figure", plots.gallery(items, stem, title=title, target_names=task.target_names),
                   f"Experiment {experiment['id']}: the {GALLERY_PER_KIND} most confident true and false positives "
-                  f"and negatives (positive: {task.target_names[1]}; score above 0.5 predicts positive).")]
+                  f"and negatives (positive: {task.target_names[1]}; score above 0.5 predicts positive). Under each "
+                  "pair: the prediction with its score, the actual class and the pair's index in the test split"
+                  + (", with what the task says of it." if noted else "."))]
 
 
 def confident_examples(scores: pd.DataFrame, k: int) -> dict[str, list[int]]:
@@ -388,6 +507,9 @@ def to_markdown(blocks: list[Block], out: Path) -> str:
             parts.append(f"## {_text(block.content)}")
         elif block.kind == "p":
             parts.append(_text(block.content))
+        elif block.kind == "verdicts":
+            parts.append("\n".join(f"- {_text(name)} — **{_text(verdict)}**: {_text(numbers)}"
+                                   for name, verdict, numbers in block.content))
         elif block.kind == "table":
             parts.append(markdown_table(block.content, escape=_text))
         elif block.kind == "figure":
@@ -403,7 +525,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;font-size:0.85em;margin:1em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:0.3em 0.5em;text-align:left;vertical-align:top}th{background:#f3f3f3}
 figure{margin:1.5em 0}img{max-width:100%;height:auto}figcaption{font-style:italic;color:#555}
-code{background:#f3f3f3;padding:0 0.2em}"""
+code{background:#f3f3f3;padding:0 0.2em}ul.verdicts{padding-left:1.2em}ul.verdicts li{margin:0.35em 0}"""
 
 
 def to_html(blocks: list[Block], title: str) -> str:
@@ -414,17 +536,46 @@ def to_html(blocks: list[Block], title: str) -> str:
             body.append(f"<{block.kind}>{html.escape(block.content)}</{block.kind}>")
         elif block.kind == "p":
             body.append(f"<p>{_inline_code(html.escape(block.content))}</p>")
+        elif block.kind == "verdicts":
+            items = "".join(f"<li>{html.escape(name)} — <strong>{html.escape(verdict)}</strong>: "
+                            f"{_inline_code(html.escape(numbers))}</li>" for name, verdict, numbers in block.content)
+            body.append(f'<ul class="verdicts">{items}</ul>')
         elif block.kind == "table":
-            body.append(block.content.to_html(index=False, escape=True, border=0))
+            body.append(_html_table(block.content))
         elif block.kind == "figure":
-            data = base64.b64encode(Path(block.content).read_bytes()).decode()
+            png = Path(block.content).read_bytes()
+            data = base64.b64encode(png).decode()
             caption = html.escape(block.caption)
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
+            width = _css_width(png)
+            size = f' width="{width}"' if width else ""
+            body.append(f'<figure><img src="data:image/png;base64,{data}"{size} alt="{caption}">'
                         f"<figcaption>{caption}</figcaption></figure>")
         elif block.kind == "code":
             body.append(f"<pre>{html.escape(block.content)}</pre>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    """A table of strings, each cell and header escaped; a cell that is all `code` (a command) shown as code."""
+    shown = frame.map(_html_cell)
+    shown.columns = [html.escape(str(c)) for c in frame.columns]
+    return shown.to_html(index=False, escape=False, border=0)
+
+
+def _html_cell(value: object) -> str:
+    text = str(value)
+    if len(text) > 2 and text[0] == text[-1] == "`" and "`" not in text[1:-1]:
+        return f"<code>{html.escape(text[1:-1])}</code>"
+    return html.escape(text)
+
+
+def _css_width(png: bytes) -> int | None:
+    """The width in CSS pixels at which a figure shows at the size it was drawn (its pixels at plots' dpi, 96
+    CSS pixels an inch), so that its text reads at the point size it was set in; None for what is not a PNG."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
+        return None
+    return round(int.from_bytes(png[16:20], "big") * 96 / plots.DPI)
 
 
 def _inline_code(text: str) -> str:

@@ -535,3 +535,75 @@ def gate_line(table: pd.DataFrame, worse: pd.DataFrame, margin: float, alpha: fl
     return (f"Gate: {len(worse)} of {int(table['tested'].sum())} tested experiments significantly worse than their "
             f"baseline (Holm-adjusted paired p < {alpha:g}) by more than {shown}{diverged}: "
             f"{'FAIL' if len(worse) else 'pass'}.")
+
+
+# the report's summary: one sentence per row of the comparison table -----------------------------------------
+
+def _p_phrase(p: float) -> str:
+    shown = fmt_p(p)
+    return f"p < {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+
+
+def summary_verdict(row: dict, metric: Metric, alpha: float) -> str:
+    """The plain-words verdict of a row of the comparison table (suite.results.compare.comparison_table) against
+    the reference, from its t-test's Holm-adjusted p (`p_t_holm`, the first of the table's "p (Holm)" values):
+    "better" or "worse" below alpha, in the direction the metric declares ("higher" or "lower" for a metric
+    without one); else "no detectable difference"; "no difference" where the row's extra `identical` says every
+    shared round is equal; "not tested" without a p-value; "not compared" without a finished round."""
+    if not row["n"]:
+        return "not compared"
+    if row.get("identical"):
+        return "no difference"
+    if row["p_t_holm"] != row["p_t_holm"]:
+        return "not tested"
+    if row["p_t_holm"] >= alpha or not row["difference"]:
+        return "no detectable difference"
+    higher = row["difference"] > 0
+    if not metric.ranked:
+        return "higher" if higher else "lower"
+    return "better" if higher == bool(metric.higher_is_better) else "worse"
+
+
+def summary_parts(row: dict, metric: Metric, alpha: float, first: bool) -> tuple[str, str, str]:
+    """A row of the comparison table as the report's summary says it: (experiment, verdict, the numbers behind
+    it), read as one sentence "experiment — verdict: numbers". `first`: the reference's row. Besides the table's
+    columns, a compared row carries `identical` (every shared round equal) and `mde` (the smallest difference its
+    paired rounds could detect: suite.results.against.minimum_detectable_effect at alpha), which `detectable`
+    shows where nothing was detected."""
+    name = f"#{row['experiment']} {row['label']}"
+    diverged = (f"; {row['diverged']} diverged round{'s' if row['diverged'] != 1 else ''} not counted"
+                if row.get("diverged") else "")
+    if first:
+        if not row["n"]:
+            return name, "the reference", f"no finished round{diverged}: nothing to compare with"
+        mean = f"{metric.show(row['mean'])}{' ' + metric.unit if metric.unit else ''}"
+        interval = (f", 95 % t interval {fmt_interval(metric, row['t_low'], row['t_high'])}"
+                    if row["t_low"] == row["t_low"] else "")
+        return name, "the reference", (f"{metric.words} {mean}, the mean of {rounds_phrase(row['n'], 0)}{interval}"
+                                       f"{diverged}; each line below compares an experiment with it.")
+    verdict = summary_verdict(row, metric, alpha)
+    if verdict == "not compared":
+        return name, verdict, f"no finished round{diverged}."
+    diff = _with_unit(fmt_difference(metric, row["difference"]), metric)
+    if verdict == "no difference":
+        return name, verdict, f"all {int(row['n_paired'])} shared rounds equal the reference's ({diff}){diverged}."
+    rounds = (f"{int(row['n_paired'])} paired rounds" if row["paired"]
+              else f"unpaired: {int(row['n'])} and {int(row['n_versus'])} rounds")
+    if verdict == "not tested":
+        why = "a single value" if min(row["n"], row["n_versus"]) < 2 else "no spread in the rounds"
+        return name, verdict, f"{diff} against the reference ({rounds}); no p-value: {why}{diverged}."
+    numbers = (f"{diff} {fmt_interval(metric, row['diff_low'], row['diff_high'])} against the reference "
+               f"({rounds}), {row['t_test']} {_p_phrase(row['p_t_holm'])} (Holm)")
+    if verdict != "no detectable difference":
+        return name, verdict, f"{numbers} < {alpha:g}{diverged}."
+    shown = detectable({"tested": row["paired"], "significant": False, "identical": False, "mde": row["mde"],
+                        "declaration": metric})
+    could = (f"these rounds could detect about {_with_unit(shown, metric)} (80 % power, paired t-test at "
+             f"{alpha:g} before Holm's adjustment)" if shown else
+             "no detectable size is given for unpaired rounds" if not row["paired"] else "")
+    return name, verdict, f"{numbers} ≥ {alpha:g}" + (f"; {could}" if could else "") + f"{diverged}."
+
+
+def summary_sentence(parts: tuple[str, str, str]) -> str:
+    name, verdict, numbers = parts
+    return f"{name} — {verdict}: {numbers}"

@@ -1,17 +1,21 @@
-"""Figures for comparison reports: learning curves, per-round values, confidence intervals, ROC curves, runtime,
-data-set histograms, label balance, galleries of example pairs and hyper-parameter sweeps (heatmap, marginals).
+"""Figures for comparison reports: learning curves, means and differences with their intervals (dots, every round
+drawn), ROC curves, runtime, data-set histograms, label balance, galleries of example pairs and hyper-parameter
+sweeps (heatmap, marginals).
 
 Every function takes plain pandas/numpy data and an output path stem (no suffix), writes ``stem.png`` and
 ``stem.svg`` and returns the PNG path. Figures are built on ``matplotlib.figure.Figure`` without pyplot, so they
-work headless and nothing stays registered once a function returns. SVG text is kept as text (searchable).
+work headless and nothing stays registered once a function returns. SVG text is kept as text (searchable). The PNG
+records its legend entries and panel titles (``drawn``), so that a caption can say what the figure shows.
 
 Experiments keep the order in which they first appear (or the caller's ``order``); the i-th experiment of that
 order gets colour i of the "tab10" cycle, so colours agree across figures. A metric comes with its declaration
 (suite.core.metrics.Metric), which says its unit and scale: fractions stored, percentages drawn.
 """
 
+import json
 import numbers
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +24,6 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from scipy import stats
 
@@ -29,18 +32,28 @@ from suite.results.roc import roc_rates
 
 # Applied around the creation and saving of every figure (not globally): text stays text in SVG, reproducible ids.
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "suite", "axes.spines.top": False, "axes.spines.right": False}
-_DPI = 150
+DPI = 150  # PNG pixels per inch (the report shows figures at their drawn size from it)
 _WRAP = 28
+_WRAP_DOTS = 44  # experiment labels beside a dot figure's rows, which have the width for longer lines
 _KINDS = ("true positive", "false positive", "true negative", "false negative")
-# boxplot(vert=False) is deprecated from matplotlib 3.10 in favour of orientation="horizontal".
-_HORIZONTAL = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
+_LEGEND, _PANELS = "Suite legend", "Suite panels"  # the PNG metadata keys of what a figure drew
+_FAINT = 0.35  # opacity of the dots that stand for single rounds behind an estimate
+# Legend entries that report captions name (in “quotes”): the captions and the figures say the same words.
+MEAN, ROUND, RANGE, CHANCE = "mean over rounds", "one round", "min–max over rounds", "chance"
+DIFFERENCE, PAIRED_ROUND = "difference of means", "one round's paired difference"
+
+
+def interval_label(confidence: float, kind: str = "") -> str:
+    """The legend entry of an interval: `95 % t interval`."""
+    return f"{confidence * 100:g} % {kind + ' ' if kind else ''}interval"
 
 
 # ----------------------------------------------------------------------------------------------- shared helpers
 
 
 def _save(fig: Figure, stem: Path) -> Path:
-    """Write stem.png and stem.svg (creating the folder) and return the PNG path."""
+    """Write stem.png and stem.svg (creating the folder) and return the PNG path. The PNG's metadata records the
+    figure's legend entries and panel titles as drawn (read back by `drawn`)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png = stem.parent / f"{stem.name}.png"  # not with_suffix: a stem may contain dots
@@ -48,19 +61,51 @@ def _save(fig: Figure, stem: Path) -> Path:
     for path in (png, svg):
         if path.is_symlink():  # replaced, never written through (suite report --force: others' files may be there)
             path.unlink()
-    fig.savefig(png, dpi=_DPI)
+    # ASCII JSON: PNG text chunks are Latin-1, and labels may hold any character
+    record = {_LEGEND: json.dumps(_legend_texts(fig)), _PANELS: json.dumps(_panel_titles(fig))}
+    fig.savefig(png, dpi=DPI, metadata=record)
     fig.savefig(svg, metadata={"Date": None})
     fig.clear()
     return png
 
 
+def _legend_texts(fig: Figure) -> list[str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    return [text.get_text() for legend in legends for text in legend.get_texts()]
+
+
+def _panel_titles(fig: Figure) -> list[str]:
+    return [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What a saved figure shows, as it was drawn: its legend entries and its panels' titles."""
+
+    legend: tuple[str, ...]
+    panels: tuple[str, ...]
+
+
+def drawn(png: Path) -> Drawn:
+    """The legend entries and panel titles `_save` recorded in a figure's PNG."""
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(png) as image:
+        text = getattr(image, "text", {})
+    return Drawn(tuple(json.loads(text.get(_LEGEND, "[]"))), tuple(json.loads(text.get(_PANELS, "[]"))))
+
+
 def _check(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     """Refuse missing columns and empty input with a ValueError naming the figure."""
+    _check_columns(frame, columns, name)
+    if frame.empty:
+        raise ValueError(f"{name}: nothing to plot")
+
+
+def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name}: missing column(s) {', '.join(missing)}")
-    if frame.empty:
-        raise ValueError(f"{name}: nothing to plot")
 
 
 def _colours(experiments: pd.Series, order: list[str] | None) -> dict:
@@ -71,8 +116,8 @@ def _colours(experiments: pd.Series, order: list[str] | None) -> dict:
     return {name: palette[i % len(palette)] for i, name in enumerate(everything) if name in present}
 
 
-def _wrap(label: object) -> str:
-    return textwrap.fill(str(label), _WRAP)
+def _wrap(label: object, width: int = _WRAP) -> str:
+    return textwrap.fill(str(label), width)
 
 
 def _rows_figure(ticks: list[str], width: float = 8.0) -> tuple[Figure, Axes]:
@@ -95,114 +140,232 @@ def _jitter(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-0.15, 0.15, n)
 
 
-def _bars(ax: Axes, means: np.ndarray, lows: np.ndarray, highs: np.ndarray, colours: list, texts: list[str]) -> None:
-    """Horizontal bars with asymmetric error bars where both ends are finite, and a value beside each bar."""
-    rows = np.arange(len(means))
-    ax.barh(rows, means, height=0.6, color=colours, alpha=0.85)
-    finite = np.isfinite(lows) & np.isfinite(highs)
-    # Clipped at 0: the mean of equal values can exceed their max by one rounding step (mean of 3 × 0.1).
-    spans = np.clip([means[finite] - lows[finite], highs[finite] - means[finite]], 0, None)
-    ax.errorbar(means[finite], rows[finite], xerr=spans, fmt="none", ecolor="black", capsize=4, linewidth=1.2)
-    ends = np.where(finite, np.fmax(means, highs), means)
-    for row, end, text in zip(rows, ends, texts, strict=True):
-        ax.annotate(text, (end, row), xytext=(5, 0), textcoords="offset points", va="center", fontsize=8)
+def _dot_figure(names: list[str], counts: list[int] | None = None) -> tuple[Figure, Axes]:
+    """The rows of a dot-and-interval figure: compact (a dot needs less height than a bar or a box), labels wrapped
+    wider, room on the right for each row's numbers; with `counts`, each label says how many values it has."""
+    ticks = [_wrap(name, _WRAP_DOTS) + (f"\n(n = {n})" if counts is not None else "")
+             for name, n in zip(names, counts or [0] * len(names), strict=True)]
+    lines = sum(tick.count("\n") + 1 for tick in ticks)
+    fig = Figure(figsize=(9.5, 1.5 + 0.15 * lines + 0.2 * len(ticks)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_yticks(range(len(ticks)), ticks, fontsize=9)
+    ax.set_ylim(len(ticks) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig, ax
+
+
+def _dot_rows(ax: Axes, centres: np.ndarray, lows: np.ndarray, highs: np.ndarray, colours: list,
+              rounds: list[np.ndarray]) -> None:
+    """One row per estimate (first at the top): its single rounds as faint dots, its interval as a line with caps
+    where both ends are finite, the estimate as a dot. A dot's position carries the value, so the axis need not
+    start at 0 (a bar's length would mean nothing on a truncated axis)."""
+    for row, (centre, low, high, colour, values) in enumerate(zip(centres, lows, highs, colours, rounds,
+                                                                  strict=True)):
+        ax.scatter(values, row + _jitter(len(values), row), s=16, color=colour, alpha=_FAINT, linewidth=0, zorder=2)
+        if np.isfinite(low) and np.isfinite(high):
+            # clipped at 0: the mean of equal values can exceed their max by one rounding step (mean of 3 × 0.1)
+            spans = np.clip([[centre - low], [high - centre]], 0, None)
+            ax.errorbar([centre], [row], xerr=spans, fmt="none", ecolor="black", capsize=4, linewidth=1.3, zorder=3)
+        ax.scatter([centre], [row], s=48, color=colour, edgecolor="black", linewidth=0.8, zorder=4)
+
+
+def _row_texts(ax: Axes, texts: list[str]) -> None:
+    """Each row's numbers written in a column right of the plot, where no dot or interval can cover them."""
+    for row, text in enumerate(texts):
+        ax.annotate(text, (1.0, row), xycoords=("axes fraction", "data"), xytext=(8, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+
+
+def _span(*arrays: np.ndarray, margin: float = 0.08) -> tuple[float, float]:
+    """Axis limits around every finite value, with a margin (where all are equal: 5 % of the value, or 1, either
+    way)."""
+    finite = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    low, high = float(finite.min()), float(finite.max())
+    pad = (high - low) * margin or abs(low) * 0.05 or 1.0
+    return low - pad, high + pad
+
+
+def _dot_legend(fig: Figure, estimate: str, interval: str, round_label: str | None) -> None:
+    """The legend of a dot-and-interval figure, its entries named as the caption names them."""
+    handles = [Line2D([], [], color="0.4", marker="o", linestyle="none", alpha=_FAINT + 0.15, label=round_label)
+               ] if round_label else []
+    handles.append(Line2D([], [], color="0.4", marker="o", markeredgecolor="black", linestyle="none", label=estimate))
+    handles.append(Line2D([], [], color="black", marker="|", markersize=8, label=interval))
+    _legend_below(fig, handles)
 
 
 # ----------------------------------------------------------------------------------------------------- figures
 
 
+OBJECTIVE = "loss"  # the quantity whose meaning is the training objective's: its panels split by objective
+_SPLITS = (("train", "-", "training"), ("val", "--", "validation"))
+
+
+@dataclass(frozen=True)
+class _CurvePanel:
+    quantity: Metric
+    objective: str | None  # the training objective its experiments share, when the loss is split by objective
+    experiments: list[str]
+
+    @property
+    def title(self) -> str:
+        return self.quantity.words if self.objective is None else f"{self.quantity.words}: {self.objective}"
+
+
+def _curve_panels(curves: pd.DataFrame, quantities: tuple[Metric, ...], objectives: dict[str, str] | None,
+                 colours: dict) -> list[_CurvePanel]:
+    """The panels of `learning_curves`: one per quantity with train_/val_ columns; the loss (OBJECTIVE) one per
+    training objective when `objectives` (experiment → its objective) names more than one, since losses of
+    different objectives are not on one scale."""
+    panels = []
+    for quantity in quantities:
+        if not any(f"{split}_{quantity.name}" in curves for split, _, _ in _SPLITS):
+            continue
+        distinct = list(dict.fromkeys((objectives or {}).get(name, "not declared") for name in colours))
+        if quantity.name != OBJECTIVE or objectives is None or len(distinct) < 2:
+            panels.append(_CurvePanel(quantity, None, list(colours)))
+            continue
+        panels += [_CurvePanel(quantity, objective, [n for n in colours if objectives.get(n, "not declared")
+                                                    == objective]) for objective in distinct]
+    return panels
+
+
 @matplotlib.rc_context(_STYLE)
 def learning_curves(curves: pd.DataFrame, stem: Path, order: list[str] | None = None,
-                    quantities: tuple[Metric, ...] = (Metric("loss"),)) -> Path:
+                    quantities: tuple[Metric, ...] = (Metric("loss"),),
+                    objectives: dict[str, str] | None = None) -> Path:
     """Each quantity (a metric without its split prefix, e.g. loss and the task's accuracy) per epoch: mean over
-    rounds, band ± one sample std; training solid, validation dashed, one panel per quantity.
+    rounds, band ± one sample std; training solid, validation dashed (each only where drawn: the legend says
+    which), one panel per quantity, and the loss one per training objective where `objectives` differ
+    (_curve_panels).
 
     Rounds stopped early simply drop out: each epoch averages the rounds that reached it.
     """
     _check(curves, ("experiment", "round", "epoch"), "learning_curves")
-    panels = [q for q in quantities if any(f"{split}_{q.name}" in curves for split in ("train", "val"))]
+    colours = _colours(curves["experiment"], order)
+    panels = _curve_panels(curves, quantities, objectives, colours)
     if not panels:
         raise ValueError(f"learning_curves: no train_/val_ columns of {', '.join(q.name for q in quantities)}: "
                          "nothing to plot")
-    colours = _colours(curves["experiment"], order)
-    fig = Figure(figsize=(5.5 * len(panels), 4.6 + 0.35 * ((len(colours) + 1) // 3)), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    drawn = set()
-    for ax, quantity in zip(axes, panels, strict=True):
-        for name, colour in colours.items():
-            rows = curves[curves["experiment"] == name]
-            for split, style in (("train", "-"), ("val", "--")):
-                column = f"{split}_{quantity.name}"
-                if column not in rows:
-                    continue
-                stats = rows.groupby("epoch")[column].agg(["mean", "std"]).dropna(subset=["mean"]) * quantity.scale
-                if stats.empty:
-                    continue
-                drawn.add(split)
-                ax.plot(stats.index, stats["mean"], style, color=colour, linewidth=1.6)
-                ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                                color=colour, alpha=0.15, linewidth=0)
-        ax.set(title=quantity.words, xlabel="epoch", ylabel=quantity.label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+    lines = -(-len(panels) // 3)  # at most three panels a row, the rows as evenly filled as they can be
+    columns = -(-len(panels) // lines)
+    fig = Figure(figsize=(4.6 * columns, 3.5 * lines + 0.9 + 0.35 * ((len(colours) + 1) // 3)),
+                 layout="constrained")
+    axes = fig.subplots(lines, columns, squeeze=False).ravel()
+    drawn_splits = set()
+    for ax, panel in zip(axes, panels, strict=False):
+        drawn_splits |= _curve_panel(ax, curves, panel, colours)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     handles = [Line2D([], [], color=colour, linewidth=3, label=_wrap(name)) for name, colour in colours.items()]
     handles += [Line2D([], [], color="black", linestyle=style, label=label)
-                for split, style, label in (("train", "-", "training"), ("val", "--", "validation")) if split in drawn]
+                for split, style, label in _SPLITS if split in drawn_splits]
     _legend_below(fig, handles)
     fig.suptitle("Learning curves (mean ± std over rounds)")
     return _save(fig, stem)
 
 
+def _curve_panel(ax: Axes, curves: pd.DataFrame, panel: _CurvePanel, colours: dict) -> set[str]:
+    """One panel's curves; the splits it drew."""
+    quantity, drawn_splits = panel.quantity, set()
+    for name in panel.experiments:
+        rows = curves[curves["experiment"] == name]
+        for split, style, _ in _SPLITS:
+            column = f"{split}_{quantity.name}"
+            if column not in rows:
+                continue
+            spread = rows.groupby("epoch")[column].agg(["mean", "std"]).dropna(subset=["mean"]) * quantity.scale
+            if spread.empty:
+                continue
+            drawn_splits.add(split)
+            ax.plot(spread.index, spread["mean"], style, color=colours[name], linewidth=1.6)
+            ax.fill_between(spread.index, spread["mean"] - spread["std"], spread["mean"] + spread["std"],
+                            color=colours[name], alpha=0.15, linewidth=0)
+    ax.set_title(textwrap.fill(panel.title, 44), fontsize=10)
+    ax.set(xlabel="epoch", ylabel=quantity.label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    return drawn_splits
+
+
+def _groups(values: pd.DataFrame, names: list[str], scale: float) -> list[np.ndarray]:
+    """Each named experiment's single values (column "value"), in display units."""
+    return [values.loc[values["experiment"] == name, "value"].to_numpy(dtype=float) * scale for name in names]
+
+
+def _estimates(summary: pd.DataFrame, columns: tuple[str, str, str], names: list[str],
+               scale: float) -> tuple[np.ndarray, ...]:
+    table = summary.set_index("experiment").loc[names, list(columns)].astype(float) * scale
+    return tuple(table[c].to_numpy() for c in columns)
+
+
+def _one_row_each(summary: pd.DataFrame, column: str, name: str) -> pd.DataFrame:
+    _check(summary, ("experiment", column, "low", "high"), name)
+    summary = summary.dropna(subset=[column])
+    _check(summary, (), name)
+    if summary["experiment"].duplicated().any():
+        raise ValueError(f"{name}: one row per experiment expected")
+    return summary
+
+
+def _shown(metric: Metric, value: float, low: float, high: float, signed: bool = False) -> str:
+    """A value and its interval as the tables show them (the metric's declared digits)."""
+    text = f"{'+' if signed and value >= 0 else ''}{metric.show(value)}"
+    return text + (f" [{metric.show(low)}, {metric.show(high)}]" if np.isfinite(low) and np.isfinite(high)
+                   else " (no CI)")
+
+
 @matplotlib.rc_context(_STYLE)
-def round_values(values: pd.DataFrame, metric: Metric, stem: Path, order: list[str] | None = None) -> Path:
-    """Distribution of one metric over rounds: a box per experiment with every round drawn as a dot."""
-    _check(values, ("experiment", "value"), "round_values")
-    values = values.dropna(subset=["value"])
-    _check(values, (), "round_values")
-    colours = _colours(values["experiment"], order)
-    groups = [values.loc[values["experiment"] == name, "value"].to_numpy(dtype=float) * metric.scale
-              for name in colours]
-    fig, ax = _rows_figure([f"{_wrap(name)}\n(n = {len(g)})" for name, g in zip(colours, groups, strict=True)])
-    boxes = ax.boxplot(groups, positions=range(len(groups)), widths=0.5, showfliers=False, patch_artist=True,
-                       manage_ticks=False, medianprops={"color": "black"}, **_HORIZONTAL)
-    for row, (box, group, colour) in enumerate(zip(boxes["boxes"], groups, colours.values(), strict=True)):
-        box.set(facecolor=colour, alpha=0.3)
-        ax.scatter(group, row + _jitter(len(group), row), s=18, color=colour, edgecolor="black", linewidth=0.4,
-                   zorder=3)
+def mean_ci_dots(summary: pd.DataFrame, values: pd.DataFrame, metric: Metric, stem: Path,
+                 order: list[str] | None = None, confidence: float = 0.95) -> Path:
+    """Mean of a metric per experiment as a dot with its confidence interval (computed by the caller; NaN: none
+    drawn), every round's value (`values`: experiment, value) a faint dot behind it, and the mean and interval
+    written beside each row as the comparison table gives them."""
+    summary = _one_row_each(summary, "mean", "mean_ci_dots")
+    _check(values, ("experiment", "value"), "mean_ci_dots")
+    colours = _colours(summary["experiment"], order)
+    names = list(colours)
+    means, lows, highs = _estimates(summary, ("mean", "low", "high"), names, metric.scale)
+    rounds = _groups(values.dropna(subset=["value"]), names, metric.scale)
+    fig, ax = _dot_figure(names, [len(g) for g in rounds])
+    _dot_rows(ax, means, lows, highs, list(colours.values()), rounds)
+    raw = summary.set_index("experiment").loc[names]
+    _row_texts(ax, [_shown(metric, r["mean"], r["low"], r["high"]) for r in raw.to_dict("records")])
+    ax.set_xlim(*_span(means, lows, highs, *rounds))
     ax.set_xlabel(metric.label)
-    ax.set_title(f"{metric.words} per round")
+    ax.set_title(f"mean {metric.words} with {confidence * 100:g} % t confidence intervals")
+    _dot_legend(fig, MEAN, interval_label(confidence, "t"), ROUND)
     return _save(fig, stem)
 
 
 @matplotlib.rc_context(_STYLE)
-def mean_ci_bars(summary: pd.DataFrame, metric: Metric, stem: Path, order: list[str] | None = None,
-                 confidence: float = 0.95) -> Path:
-    """Mean of a metric per experiment with its confidence interval (computed by the caller; NaN → no error bar).
-
-    For accuracies the axis starts near the data rather than at 0 when 0 would squash the differences; a note
-    on the figure says so.
-    """
-    _check(summary, ("experiment", "mean", "low", "high"), "mean_ci_bars")
-    summary = summary.dropna(subset=["mean"])
-    _check(summary, (), "mean_ci_bars")
-    if summary["experiment"].duplicated().any():
-        raise ValueError("mean_ci_bars: one row per experiment expected")
+def difference_dots(summary: pd.DataFrame, rounds: pd.DataFrame, metric: Metric, stem: Path, reference: str,
+                    order: list[str] | None = None, confidence: float = 0.95) -> Path:
+    """Each experiment's difference from the reference (experiment − reference) as a dot with its confidence
+    interval (`summary`: experiment, difference, low, high and verdict, the words written beside it), the
+    per-round paired differences (`rounds`: experiment, value; none for unpaired rows) as faint dots, and a line
+    at no difference. The side that is better is marked where the metric declares one."""
+    summary = _one_row_each(summary, "difference", "difference_dots")
+    _check_columns(summary, ("verdict",), "difference_dots")
+    _check_columns(rounds, ("experiment", "value"), "difference_dots")
     colours = _colours(summary["experiment"], order)
-    table = summary.set_index("experiment").loc[list(colours), ["mean", "low", "high"]] * metric.scale
-    means, lows, highs = (table[c].to_numpy(dtype=float) for c in ("mean", "low", "high"))
-    digits = ".1f" if metric.unit == "%" else ".3g"
-    texts = [f"{m:{digits}}" + ("" if np.isfinite(lo) and np.isfinite(hi) else " (no CI)")
-             for m, lo, hi in zip(means, lows, highs, strict=True)]
-    fig, ax = _rows_figure([_wrap(name) for name in colours])
-    _bars(ax, means, lows, highs, list(colours.values()), texts)
-    low, high = np.nanmin(np.r_[means, lows]), np.nanmax(np.r_[means, highs])
-    left = min(0.0, low)
-    if metric.unit == "%" and high > low > 0:  # differences to show: trim the axis if 0 squashes them
-        trimmed = max(0.0, low - max(high - low, 1.0))  # at least one percentage point of margin
-        left = trimmed if trimmed > 0.3 * high else 0.0
-    ax.set_xlim(left, high + 0.18 * (high - left or 1.0))
-    ax.set_xlabel(metric.label + (" — axis does not start at 0" if left > 0 else ""))
-    ax.set_title(f"mean {metric.words} with {confidence * 100:g} % confidence intervals")
+    names = list(colours)
+    centres, lows, highs = _estimates(summary, ("difference", "low", "high"), names, metric.scale)
+    groups = _groups(rounds.dropna(subset=["value"]), names, metric.scale)
+    fig, ax = _dot_figure(names)
+    ax.axvline(0, color="0.3", linewidth=1, linestyle=":", zorder=1)
+    _dot_rows(ax, centres, lows, highs, list(colours.values()), groups)
+    raw = summary.set_index("experiment").loc[names]
+    _row_texts(ax, [f"{_shown(metric, r['difference'], r['low'], r['high'], signed=True)}: {r['verdict']}"
+                    for r in raw.to_dict("records")])
+    ax.set_xlim(*_span(centres, lows, highs, *groups, np.zeros(1)))
+    unit = "points" if metric.unit == "%" else metric.unit
+    better = ("; better →" if metric.higher_is_better else "; ← better") if metric.ranked else ""
+    ax.set_xlabel(f"{metric.words}: experiment − reference" + (f" ({unit})" if unit else "") + better)
+    ax.set_title(textwrap.fill(f"difference from the reference, {reference}", 90))
+    _dot_legend(fig, DIFFERENCE, interval_label(confidence), PAIRED_ROUND if any(len(g) for g in groups) else None)
     return _save(fig, stem)
 
 
@@ -230,13 +393,15 @@ def _auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
 
 @matplotlib.rc_context(_STYLE)
 def roc_curves(scores: pd.DataFrame, stem: Path, order: list[str] | None = None) -> Path:
-    """ROC per experiment: mean TPR over rounds on a common FPR grid, band ± one std, AUC mean ± std in the legend."""
+    """ROC per experiment: mean TPR over rounds on a common FPR grid, band ± one std, AUC mean ± std in the legend.
+    One compact square panel, the legend beside it."""
     _check(scores, ("experiment", "round", "score", "target"), "roc_curves")
     colours = _colours(scores["experiment"], order)
     grid = np.linspace(0, 1, 201)
-    fig = Figure(figsize=(6.5, 6.5 + 0.3 * len(colours)), layout="constrained")
+    lines = sum(_wrap(name).count("\n") + 1 for name in colours) + 1
+    fig = Figure(figsize=(7.6, max(3.6, 0.8 + 0.2 * lines)), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="chance")
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label=CHANCE)
     for name, colour in colours.items():
         tprs, aucs = [], []
         for round_, part in scores[scores["experiment"] == name].groupby("round", sort=False):
@@ -257,31 +422,28 @@ def roc_curves(scores: pd.DataFrame, stem: Path, order: list[str] | None = None)
                             alpha=0.15, linewidth=0)
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="false positive rate", ylabel="true positive rate")
     ax.grid(alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=1, frameon=False)
-    fig.suptitle("ROC curves (mean over rounds)")
+    fig.legend(loc="outside right center", ncols=1, frameon=False, fontsize=8)
+    ax.set_title("ROC curves (mean over rounds)", fontsize=10)
     return _save(fig, stem)
 
 
 @matplotlib.rc_context(_STYLE)
 def epoch_seconds(values: pd.DataFrame, stem: Path, order: list[str] | None = None) -> Path:
-    """Mean seconds per epoch per experiment, the min–max range over rounds as error bars, one dot per round."""
+    """Mean seconds per epoch per experiment as a dot, the min–max range over rounds as its line, every round a faint
+    dot; the axis starts at 0, so that times compare as ratios too."""
     _check(values, ("experiment", "seconds_per_epoch"), "epoch_seconds")
     values = values.dropna(subset=["seconds_per_epoch"])
     _check(values, (), "epoch_seconds")
     colours = _colours(values["experiment"], order)
     groups = [values.loc[values["experiment"] == name, "seconds_per_epoch"].to_numpy(dtype=float) for name in colours]
-    fig, ax = _rows_figure([f"{_wrap(name)}\n(n = {len(g)})" for name, g in zip(colours, groups, strict=True)])
-    stats = np.array([(g.mean(), g.min(), g.max()) for g in groups]).T
-    _bars(ax, *stats, list(colours.values()), [f"{m:.3g} s" for m in stats[0]])
-    for row, group in enumerate(groups):
-        ax.scatter(group, row + _jitter(len(group), row), s=14, color="white", edgecolor="black", linewidth=0.6,
-                   zorder=3)
-    ax.set_xlim(0, stats[2].max() * 1.2)
+    fig, ax = _dot_figure(list(colours), [len(g) for g in groups])
+    means, lows, highs = np.array([(g.mean(), g.min(), g.max()) for g in groups]).T
+    _dot_rows(ax, means, lows, highs, list(colours.values()), groups)
+    _row_texts(ax, [f"{m:.3g} s" for m in means])
+    ax.set_xlim(0, highs.max() * 1.08)
     ax.set_xlabel("seconds per epoch (s)")
     ax.set_title("Runtime per epoch")
-    _legend_below(fig, [Patch(color="0.6", label="mean over rounds"),
-                        Line2D([], [], color="black", marker="|", markersize=8, label="min–max over rounds"),
-                        Line2D([], [], color="white", marker="o", markeredgecolor="black", label="one round")])
+    _dot_legend(fig, MEAN, RANGE, ROUND)
     return _save(fig, stem)
 
 
@@ -375,9 +537,18 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def pair_text(score: float, target: int, names: tuple[str, str] = ("negative", "positive"), note: str = "") -> str:
+    """What a gallery says under a pair: the prediction (score above 0.5: the positive class) with its score, the
+    true class, and a note (which pair it is, what the task knows of it)."""
+    predicted = names[int(score > 0.5)]
+    return f"predicted: {predicted} ({score:.3f})\nactual: {names[int(target)]}" + (f"\n{note}" if note else "")
+
+
 @matplotlib.rc_context(_STYLE)
-def gallery(items: list[dict], stem: Path, *, title: str, columns: int = 4) -> Path:
-    """Example pairs in rows by kind (true/false positives, true/false negatives), each with its score and target."""
+def gallery(items: list[dict], stem: Path, *, title: str, columns: int = 4,
+            target_names: tuple[str, str] = ("negative", "positive")) -> Path:
+    """Example pairs in rows by kind (true/false positives, true/false negatives), each with its prediction, score
+    and true class in the words of `target_names`, and its caption (pair_text)."""
     unknown = {item["kind"] for item in items} - set(_KINDS)
     if unknown:
         raise ValueError(f"gallery: unknown kind(s) {', '.join(sorted(unknown))}; expected one of {', '.join(_KINDS)}")
@@ -385,7 +556,7 @@ def gallery(items: list[dict], stem: Path, *, title: str, columns: int = 4) -> P
     rows = [(kind, chosen) for kind, chosen in rows if chosen]
     if not rows:
         raise ValueError("gallery: nothing to plot")
-    cell = (2.5, 1.75)  # inches per pair: readable for 14×14 digits and 105×105 faces alike
+    cell = (2.8, 2.0)  # inches per pair: readable for 14×14 digits and 105×105 faces alike, and three lines of text
     fig = Figure(figsize=(0.5 + columns * cell[0], 0.6 + len(rows) * cell[1]), layout="constrained")
     fig.get_layout_engine().set(wspace=0.06, hspace=0.06)
     axes = fig.subplots(len(rows), columns, squeeze=False)
@@ -399,8 +570,7 @@ def gallery(items: list[dict], stem: Path, *, title: str, columns: int = 4) -> P
             ax.spines[:].set(visible=True, color="0.6", linewidth=0.6)  # a frame around each pair
             ax.imshow(_side_by_side(item["left"], item["right"]), cmap="gray", vmin=0, vmax=1,
                       interpolation="nearest")
-            caption = f"score {item['score']:.3f}, target {int(item['target'])}"
-            ax.set_title(caption + (f"\n{item['caption']}" if item.get("caption") else ""), fontsize=8)
+            ax.set_title(pair_text(item["score"], item["target"], target_names, item.get("caption", "")), fontsize=8)
     fig.suptitle(title)
     return _save(fig, stem)
 

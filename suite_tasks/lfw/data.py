@@ -342,14 +342,67 @@ def _preprocess(paths: list[Path], crop: str, size: int, channels: int, any_size
     in uint8: torch's antialiased bilinear has a uint8 path, faster than on floats (docs/benchmarks.md).
     """
     out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
-    for start in range(0, len(paths), CHUNK):
-        with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec, not a dependency
-            warnings.simplefilter("ignore", DeprecationWarning)
-            batch = torch.stack([_decode(path, crop, channels, any_size) for path in paths[start:start + CHUNK]])
-        if batch.shape[-1] != size:
-            batch = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + len(batch)] = batch
+    with DecoderMessages() as messages:
+        for start in range(0, len(paths), CHUNK):
+            with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec, not a dependency
+                warnings.simplefilter("ignore", DeprecationWarning)
+                batch = torch.stack([messages.attributed(path, lambda p=path: _decode(p, crop, channels, any_size))
+                                     for path in paths[start:start + CHUNK]])
+            if batch.shape[-1] != size:
+                batch = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out[start:start + len(batch)] = batch
+    messages.report(len(paths))
     return out
+
+
+class DecoderMessages:
+    """libjpeg's warnings ("Corrupt JPEG data: 1 extraneous bytes before marker 0xd9") go to the C stderr and name
+    no file. While decoding, this sends file descriptor 2 to a temporary file and notes after each image whether it
+    grew, so that `report` can say, in one line, which images the decoder warned about and what it said. Costs a
+    fstat per image. Where fd 2 cannot be redirected, the messages go where they always went."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[Path, str]] = []
+        self._saved: int | None = None
+
+    def __enter__(self) -> "DecoderMessages":
+        try:
+            sys.stderr.flush()  # what Python wrote before stays before
+            self._file = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        except (OSError, ValueError):
+            self._saved = None
+        self._seen = 0
+        return self
+
+    def attributed(self, path: Path, decode):
+        """decode(), and whatever it wrote to fd 2 noted against `path`."""
+        image = decode()
+        if self._saved is not None:
+            size = os.fstat(self._file.fileno()).st_size
+            if size > self._seen:
+                self._file.seek(self._seen)
+                text = self._file.read(size - self._seen).decode("utf-8", "replace")
+                self.found.append((Path(path), " ".join(text.split())))
+                self._seen = size
+        return image
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._file.close()
+            self._saved = None
+
+    def report(self, total: int) -> None:
+        """One line on stderr naming each image the decoder warned about (the first 5, then how many more)."""
+        if not self.found:
+            return
+        shown = "; ".join(f"{path}: {text}" for path, text in self.found[:5])
+        more = f"; and {len(self.found) - 5} more" if len(self.found) > 5 else ""
+        print(f"suite: the JPEG decoder warned about {len(self.found)} of {total} images (decoded anyway): "
+              f"{shown}{more}", file=sys.stderr, flush=True)
 
 
 def _decode(path: Path, crop: str, channels: int, any_size: bool = False) -> torch.Tensor:

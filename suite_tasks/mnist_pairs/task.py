@@ -156,6 +156,21 @@ class MnistPairs(Task):
         x, names = read_pair(paths)
         return {"x": standardise(x, state)}, names
 
+    def objective(self, config: MnistConfig) -> str:
+        """What the loss measures, for reports: the baseline and the rule head train the comparison's
+        cross-entropy, the MLP head the BCE of its two sigmoid outputs, and --aux-loss mixes in the digits' BCE,
+        so losses of these configurations are not on one scale."""
+        target = ("cross-entropy of the comparison" if config.model == "baseline" or config.head == "rule"
+                  else "BCE of the comparison's two outputs")
+        if not config.aux_loss:
+            return target
+        return f"{config.alpha:g} × {target} + {1 - config.alpha:g} × digits' BCE"
+
+    def example_note(self, config: MnistConfig, split: Split, index: int) -> str:
+        """The pair's two true digits (the split keeps them under "classes"), for report galleries."""
+        first, second = (int(digit) for digit in split["classes"][index])
+        return f"digits {first} and {second}"
+
     def prediction_columns(self, config: MnistConfig, outputs: dict[str, torch.Tensor]) -> dict[str, list]:
         """With the auxiliary head: the digit it reads in each image."""
         if not config.aux_loss:

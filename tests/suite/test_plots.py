@@ -58,6 +58,18 @@ def test_learning_curves(tmp_path):
     assert png == tmp_path / "figures" / "learning_curves.png"
     check_figure(png, "Learning curves (mean ± std over rounds)", "epoch", "loss", "accuracy (%)", "training",
                  "validation", "baseline", "siamese, weight sharing,")
+    assert plots.drawn(png) == plots.Drawn((*(plots._wrap(e) for e in EXPERIMENTS), "training", "validation"),
+                                           ("loss", "accuracy"))
+
+
+def test_learning_curves_split_the_loss_by_objective_and_keep_one_accuracy_panel(tmp_path):
+    objectives = {"baseline": "cross-entropy", LONG: "cross-entropy + digit loss", "siamese": "cross-entropy"}
+    png = plots.learning_curves(curves_frame(), tmp_path / "curves", None,
+                                (declaration(TASK, "loss"), declaration(TASK, "accuracy")), objectives)
+    assert plots.drawn(png).panels == ("loss: cross-entropy", "loss: cross-entropy + digit loss", "accuracy")
+    same = plots.learning_curves(curves_frame(), tmp_path / "same", None, (declaration(TASK, "loss"),),
+                                 dict.fromkeys(EXPERIMENTS, "cross-entropy"))
+    assert plots.drawn(same).panels == ("loss",)
 
 
 def test_learning_curves_without_accuracy_or_validation_draws_loss_only(tmp_path):
@@ -75,32 +87,42 @@ def test_experiment_order_and_colours_follow_the_callers_order(tmp_path):
     assert colours == {"c": tab10[1], "b": tab10[2]}
 
 
-def test_round_values_in_percent(tmp_path):
-    values = pd.DataFrame({"experiment": np.repeat(EXPERIMENTS, 5), "value": np.linspace(0.80, 0.95, 15)})
-    check_figure(plots.round_values(values, M_TEST_ACCURACY, tmp_path / "rounds"), "test accuracy per round",
-                 "test accuracy (%)", "(n = 5)", "baseline")
+def round_frame(means: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"experiment": np.repeat(EXPERIMENTS, 3), "value": np.repeat(means, 3) + np.tile([-0.01, 0,
+                                                                                                         0.01], 3)})
 
 
-def test_mean_ci_bars_shows_percent_values_and_tolerates_missing_intervals(tmp_path):
+def test_mean_ci_dots_shows_percent_values_every_round_and_tolerates_missing_intervals(tmp_path):
     summary = pd.DataFrame({"experiment": EXPERIMENTS, "mean": [0.85, 0.9, 0.88],
                             "low": [0.84, 0.89, np.nan], "high": [0.86, 0.91, np.nan]})
-    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_ACCURACY, tmp_path / "ci"),
-                       "mean test accuracy with 95 % confidence intervals", "test accuracy (%)", "85.0", "90.0",
-                       "88.0 (no CI)", "test accuracy (%) — axis does not start at 0")
-    assert "0.85" not in svg
+    svg = check_figure(plots.mean_ci_dots(summary, round_frame([0.85, 0.9, 0.88]), M_TEST_ACCURACY, tmp_path / "ci"),
+                       "mean test accuracy with 95 % t confidence intervals", "test accuracy (%)",
+                       "85.00 [84.00, 86.00]", "90.00 [89.00, 91.00]", "88.00 (no CI)", "(n = 3)", "one round",
+                       "mean over rounds", "95 % t interval")
+    assert "0.85" not in svg and "does not start at 0" not in svg  # a dot's position, not a bar's length
 
 
-def test_mean_ci_bars_of_a_single_value_starts_at_zero(tmp_path):
-    summary = pd.DataFrame({"experiment": ["a"], "mean": [0.9], "low": [np.nan], "high": [np.nan]})
-    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_ACCURACY, tmp_path / "ci"), "90.0 (no CI)")
-    assert "does not start at 0" not in svg
-
-
-def test_mean_ci_bars_of_a_loss_start_at_zero(tmp_path):
+def test_mean_ci_dots_of_a_loss_at_another_confidence(tmp_path):
     summary = pd.DataFrame({"experiment": ["a", "b"], "mean": [0.3, 0.35], "low": [0.28, 0.3], "high": [0.32, 0.4]})
-    svg = check_figure(plots.mean_ci_bars(summary, M_TEST_LOSS, tmp_path / "ci", confidence=0.9),
-                       "mean test loss with 90 % confidence intervals", "test loss", "0.3")
-    assert "(%)" not in svg and "does not start at 0" not in svg
+    values = pd.DataFrame({"experiment": ["a", "a", "b", "b"], "value": [0.29, 0.31, 0.33, 0.37]})
+    svg = check_figure(plots.mean_ci_dots(summary, values, M_TEST_LOSS, tmp_path / "ci", confidence=0.9),
+                       "mean test loss with 90 % t confidence intervals", "test loss", "0.3000 [0.2800, 0.3200]",
+                       "90 % t interval")
+    assert "(%)" not in svg
+
+
+def test_difference_dots_mark_no_difference_the_better_side_and_each_verdict(tmp_path):
+    summary = pd.DataFrame({"experiment": EXPERIMENTS[1:], "difference": [0.02, -0.001], "low": [0.01, -0.02],
+                            "high": [0.03, 0.018], "verdict": ["better", "no detectable difference"]})
+    rounds = pd.DataFrame({"experiment": [EXPERIMENTS[1]] * 3, "value": [0.015, 0.02, 0.025]})
+    png = plots.difference_dots(summary, rounds, M_TEST_ACCURACY, tmp_path / "diff", "#1 baseline")
+    check_figure(png, "difference from the reference, #1 baseline", "+2.00 [1.00, 3.00]: better",
+                 "-0.10 [-2.00, 1.80]: no detectable difference", "experiment − reference (points); better →",
+                 "one round's paired difference", "difference of means", "95 % interval")
+    assert plots.drawn(png).legend == ("one round's paired difference", "difference of means", "95 % interval")
+    unpaired = plots.difference_dots(summary, rounds.iloc[:0], M_TEST_LOSS, tmp_path / "unpaired", "#1")
+    assert "one round's paired difference" not in plots.drawn(unpaired).legend
+    assert "← better" in check_figure(unpaired)
 
 
 def test_roc_points_on_hand_checkable_examples():
@@ -204,7 +226,8 @@ def test_gallery(tmp_path, kind):
                                             ("true positive", 0.91, 1), ("true negative", 0.03, 0)] * 3)]
     png = plots.gallery(items, tmp_path / kind, title="Hardest test pairs", columns=4)
     svg = check_figure(png, "Hardest test pairs", "true positive", "true negative", "false negative",
-                       "score 0.970, target 1", "round 2, pair 1")
+                       "predicted: positive (0.970)", "actual: positive", "predicted: negative (0.200)",
+                       "round 2, pair 1")
     assert "false positive" not in svg  # kinds without items are skipped
     assert matplotlib.image.imread(png).shape[0] < matplotlib.image.imread(png).shape[1]  # 3 rows of 4 pairs
 
@@ -224,8 +247,11 @@ def test_images_are_normalised_for_display():
 
 @pytest.mark.parametrize("call", [
     lambda stem: plots.learning_curves(pd.DataFrame(columns=["experiment", "round", "epoch", "train_loss"]), stem),
-    lambda stem: plots.round_values(pd.DataFrame({"experiment": ["a"], "value": [np.nan]}), M_TEST_ACCURACY, stem),
-    lambda stem: plots.mean_ci_bars(pd.DataFrame(columns=["experiment", "mean", "low", "high"]), Metric("x"), stem),
+    lambda stem: plots.mean_ci_dots(pd.DataFrame({"experiment": ["a"], "mean": [np.nan], "low": [np.nan],
+                                                  "high": [np.nan]}), pd.DataFrame(columns=["experiment", "value"]),
+                                    M_TEST_ACCURACY, stem),
+    lambda stem: plots.difference_dots(pd.DataFrame(columns=["experiment", "difference", "low", "high", "verdict"]),
+                                       pd.DataFrame(columns=["experiment", "value"]), Metric("x"), stem, "#1"),
     lambda stem: plots.roc_curves(pd.DataFrame(columns=["experiment", "round", "score", "target"]), stem),
     lambda stem: plots.epoch_seconds(pd.DataFrame(columns=["experiment", "seconds_per_epoch"]), stem),
     lambda stem: plots.histogram(pd.Series([], dtype=int), stem, title="t", xlabel="x"),

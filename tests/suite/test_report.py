@@ -54,7 +54,7 @@ def test_report_without_data_has_every_stored_figure_and_says_what_it_skipped(tm
     page = (tmp_path / "rep" / "report.html").read_text()
     assert markdown.startswith("# Fixture report") and "<title>Fixture report</title>" in page
     figures = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", markdown)
-    assert {Path(f).stem for f in figures} == {"mean_ci", "per_round", "learning_curves", "roc", "runtime"}
+    assert {Path(f).stem for f in figures} == {"differences", "mean_ci", "learning_curves", "roc", "runtime"}
     for figure in figures:
         assert (tmp_path / "rep" / figure).stat().st_size > 1000
         assert (tmp_path / "rep" / figure).with_suffix(".svg").is_file()
