@@ -769,10 +769,7 @@ def export_command(ids: IdsArgument = None, task: TaskOption = None, where: Wher
                             (table_names != "experiments,rounds,epochs", "--tables")):
             if given:
                 raise SuiteError(f"{name}: only with --to files; --to mlflow logs runs at --tracking-uri")
-        chosen = tables.chosen(db, ids, task, where)
-        if not len(chosen):
-            raise SuiteError(f"no experiment matches in {db.path} (see `suite results`)")
-        done = export_to_mlflow(db, chosen["id"].tolist(), tracking_uri, mlflow_experiment,
+        done = export_to_mlflow(db, tables.chosen_ids(db, ids, task, where), tracking_uri, mlflow_experiment,
                                 lambda text: print(f"suite export: {text}", file=sys.stderr, flush=True))
         out().print(done.describe(), highlight=False, soft_wrap=True)
         return

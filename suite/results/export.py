@@ -3,7 +3,6 @@ A file is written beside its final name and renamed into place, so a full disk o
 where a whole one was."""
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from suite.core.errors import SuiteError
+from suite.core.files import write_whole
 from suite.results import tables
 from suite.results.store import Store
 
@@ -58,12 +58,7 @@ def _write(frame: pd.DataFrame, target, fmt: str) -> None:
 
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """The frame at path, whole or not at all."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        _write(frame, partial, fmt)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_whole(path, lambda partial: _write(frame, partial, fmt))
 
 
 def export(store: Store, out: Path | None, fmt: str, names: list[str], ids: Iterable[int] | None = None,
@@ -72,10 +67,7 @@ def export(store: Store, out: Path | None, fmt: str, names: list[str], ids: Iter
     """Each named table of the chosen experiments as out/<table>.<fmt> (out None: the one table on stdout).
     Returns (path, rows) per table written."""
     check_format(fmt)
-    chosen = tables.chosen(store, ids, task, where)
-    if not len(chosen):
-        raise SuiteError(f"no experiment matches in {store.path} (see `suite results`)")
-    chosen_ids = chosen["id"].tolist()
+    chosen_ids = tables.chosen_ids(store, ids, task, where)
     if "scores" in names and split not in store.score_splits():
         raise SuiteError(f"--split {split!r}: no scores of that split in {store.path}; stored: "
                          f"{', '.join(store.score_splits()) or 'none'}")

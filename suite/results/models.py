@@ -7,11 +7,11 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from suite.core.errors import SuiteError
+from suite.core.files import write_whole
 from suite.core.records import RoundResult
 
 FORMAT = "1"  # the header's format: bump when its meaning changes
@@ -52,12 +52,7 @@ def write(store_path: Path, experiment_id: int, seed: int, round_index: int, res
                                                             digest)
     target = store_path.parent / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_whole(target, lambda partial: partial.write_bytes(data))
     return relative.as_posix(), digest, len(data)
 
 

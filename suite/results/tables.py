@@ -57,6 +57,15 @@ def chosen(store: Store, ids: Iterable[int] | None = None, task: str | None = No
     return frame.reset_index(drop=True)
 
 
+def chosen_ids(store: Store, ids: Iterable[int] | None = None, task: str | None = None,
+               where: Mapping[str, Any] | Iterable[str] | None = None) -> list[int]:
+    """The ids `chosen` selects, refused when none matches (what an export needs: something to export)."""
+    found = chosen(store, ids, task, where)["id"].tolist()
+    if not found:
+        raise SuiteError(f"no experiment matches in {store.path} (see `suite results`)")
+    return found
+
+
 def _config_names(frame: pd.DataFrame) -> list[str]:
     """Config fields in the tasks' own order (the union, for several tasks; stored order for uninstalled ones)."""
     names: dict[str, None] = {}
