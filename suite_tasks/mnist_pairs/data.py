@@ -212,13 +212,17 @@ def shift_digits(x: torch.Tensor, most: int, generator: torch.Generator) -> torc
     return picked.view(*lead, h, w)
 
 
-def rotate_digits(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
-    """Turn every digit image of x (…×H×W) about its centre by its own random angle in ±degrees (bilinear;
-    uncovered corners take the border value, the background)."""
+def rotate_digits(x: torch.Tensor, degrees: float, generator: torch.Generator, scale: float = 0.0) -> torch.Tensor:
+    """Turn every digit image of x (…×H×W) about its centre by its own random angle in ±degrees and, with `scale`,
+    zoom it by its own factor in 1 ± scale (one bilinear resampling; uncovered corners take the border value, the
+    background). The angles are drawn first, so `scale` 0 gives the rotation alone, as before it existed."""
     *lead, h, w = x.shape
     flat = x.reshape(-1, 1, h, w)
     angle = (torch.rand(len(flat), generator=generator, device=x.device) * 2 - 1) * math.radians(degrees)
     cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    if scale:  # the grid maps output to input coordinates: dividing by the zoom enlarges the digit by it
+        zoom = 1 + (torch.rand(len(flat), generator=generator, device=x.device) * 2 - 1) * scale
+        cos, sin = cos / zoom, sin / zoom
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # N×2×3
     grid = F.affine_grid(theta.to(x.dtype), list(flat.shape), align_corners=False)
     return F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False).view(*lead, h, w)

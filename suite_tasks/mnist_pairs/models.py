@@ -75,21 +75,33 @@ class Siamese(nn.Module):
     directly (`rule`, no parameters). Logits out; the sigmoid or softmax lives in the loss."""
 
     def __init__(self, w_sharing: bool, dropout: float, hidden: int, branch: str = "report",
-                 head: str = "mlp", tta: int = 0) -> None:
+                 head: str = "mlp", tta: int = 0, ensemble: int = 1) -> None:
         super().__init__()
         self.tta = tta  # evaluation: average each digit's distribution over its translations by up to tta pixels
         self.branch1 = Branch(dropout, hidden, branch)
         self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden, branch)
+        # --ensemble K (rule head only): K − 1 more independently initialised members, each its own branch pair
+        self.members = nn.ModuleList(Member(w_sharing, dropout, hidden, branch) for _ in range(ensemble - 1))
         self.head = nn.Sequential(nn.Linear(20, hidden), nn.Tanh(), nn.Linear(hidden, 2)) if head == "mlp" else None
 
     def compare(self, digits: torch.Tensor, head) -> torch.Tensor:
         """Digit logits (…×2×10) → the two logits of first ≤ second; `head` runs the MLP on its 20 inputs."""
         return rule_logits(digits) if self.head is None else head(torch.sigmoid(digits).flatten(-2))
 
+    def pairs(self) -> list[tuple[Branch, Branch]]:
+        """Each ensemble member's (first, second) branch; one member without --ensemble."""
+        return [(self.branch1, self.branch2)] + [(m.branch1, m.branch2) for m in self.members]
+
     def digits(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.branch1(x[:, 0:1]), self.branch2(x[:, 1:2])], dim=1)  # N×2×10
+        """Digit logits N×2×10 of the one member, or the log of the members' mean softmax (an ensemble)."""
+        each = [torch.stack([first(x[:, 0:1]), second(x[:, 1:2])], dim=1) for first, second in self.pairs()]
+        return each[0] if len(each) == 1 else mean_distribution(torch.stack(each))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.training and self.members:  # each member trains on its own loss: stays an independent model
+            each = torch.stack([torch.stack([first(x[:, 0:1]), second(x[:, 1:2])], dim=1)
+                                for first, second in self.pairs()], dim=1)  # N×M×2×10
+            return ensemble_outputs(each)
         if self.training or not self.tta:
             digits = self.digits(x)
         else:  # log of the mean softmax over the views: still logits, of the averaged distribution
@@ -105,14 +117,46 @@ class Siamese(nn.Module):
             h = grouped.sequential(module.conv, params, f"{name}.conv", grouped.grouped(images), k, self.training)
             return grouped.sequential(module.fc, params, f"{name}.fc", h, k, self.training)
 
-        if self.branch2 is self.branch1:  # tied weights, stacked once under branch1's names: both digits in one pass
-            both = branch("branch1", self.branch1, x.transpose(1, 2).reshape(k, 2 * b, 1, *x.shape[3:]))
-            digits = both.view(k, 2, b, -1).transpose(1, 2)  # K×B×2×10
+        each = []
+        for m, (first, second) in enumerate(self.pairs()):
+            prefix = "" if m == 0 else f"members.{m - 1}."
+            if second is first:  # tied weights, stacked once under branch1's names: both digits in one pass
+                both = branch(f"{prefix}branch1", first, x.transpose(1, 2).reshape(k, 2 * b, 1, *x.shape[3:]))
+                each.append(both.view(k, 2, b, -1).transpose(1, 2))  # K×B×2×10
+            else:
+                each.append(torch.stack([branch(f"{prefix}branch1", first, x[:, :, 0:1]),
+                                         branch(f"{prefix}branch2", second, x[:, :, 1:2])], dim=2))
+        if len(each) > 1:
+            if self.training:
+                return ensemble_outputs(torch.stack(each, dim=2))  # K×B×M×2×10
+            digits = mean_distribution(torch.stack(each))
         else:
-            digits = torch.stack([branch("branch1", self.branch1, x[:, :, 0:1]),
-                                  branch("branch2", self.branch2, x[:, :, 1:2])], dim=2)
+            digits = each[0]
         logits = self.compare(digits, lambda h: grouped.sequential(self.head, params, "head", h, k, self.training))
         return {"logits": logits, "digit_logits": digits}
+
+
+class Member(nn.Module):
+    """One more ensemble member of the Siamese net: its own branch, or two without weight sharing."""
+
+    def __init__(self, w_sharing: bool, dropout: float, hidden: int, branch: str) -> None:
+        super().__init__()
+        self.branch1 = Branch(dropout, hidden, branch)
+        self.branch2 = self.branch1 if w_sharing else Branch(dropout, hidden, branch)
+
+
+def mean_distribution(digits: torch.Tensor) -> torch.Tensor:
+    """Members' digit logits (M×…×10) → the log of their mean softmax: logits of the averaged distribution."""
+    return torch.softmax(digits.float(), -1).mean(0).log()
+
+
+def ensemble_outputs(each: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Training outputs of an ensemble from its members' digit logits (…×M×2×10): the averaged prediction for the
+    metrics, and every member's own digit logits and rule logits (…×M×2) for the loss, which averages the
+    members' losses so that each learns alone, as an ensemble of separately trained nets would."""
+    digits = mean_distribution(each.movedim(-3, 0))
+    return {"logits": rule_logits(digits), "digit_logits": digits,
+            "member_logits": rule_logits(each), "member_digit_logits": each}
 
 
 # The builders of the `mnist` task's MODELS (suite_tasks/mnist_pairs/task.py, where their names and help are).
@@ -121,4 +165,5 @@ def baseline(config) -> nn.Module:
 
 
 def siamese(config) -> nn.Module:
-    return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head, config.tta)
+    return Siamese(config.w_sharing, config.dropout, config.fc_hidden, config.branch, config.head, config.tta,
+                   config.ensemble)

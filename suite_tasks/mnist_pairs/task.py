@@ -71,6 +71,12 @@ class MnistConfig(BaseConfig):
                            "degrees either way.", min=0.0, max=45.0)
     shift: int = option(0, "Training augmentation: move each digit by up to this many pixels in x and y "
                         "(edges filled with background).", min=0, max=4)
+    scale: float = option(0.0, "Training augmentation: zoom each digit by a random factor within 1 ± this "
+                          "(about its centre; with --rotate, in the same resampling).", min=0.0, max=0.5)
+    ensemble: int = option(1, "Siamese with --head rule: K independently initialised members (each its own "
+                           "branch, or pair of branches without --w-sharing), each trained on its own loss; the "
+                           "rule head reads their averaged digit distributions. K times the cost of one.",
+                           min=1, max=16)
     batch_size: int = shared_option("batch_size", 25, "Mini-batch size (report silent; see docs/tasks/mnist.md).")
     lr: float = shared_option("lr", 1e-3, "Learning rate (report 004: 0.001).")
 
@@ -80,6 +86,9 @@ class MnistConfig(BaseConfig):
             raise SuiteError("--w-sharing, --aux-loss, --branch and --head apply to --model siamese, not baseline")
         if self.tta and (self.model != "siamese" or self.head != "rule"):
             raise SuiteError("--tta averages digit distributions: it needs --model siamese --head rule")
+        if self.ensemble > 1 and (self.model != "siamese" or self.head != "rule"):
+            raise SuiteError(f"--ensemble {self.ensemble} averages digit distributions: it needs --model siamese "
+                             "--head rule")
         if self.val_fraction and self.val_pairs:
             raise SuiteError("--val-fraction and --val-pairs: choose one way to make a validation split")
         held_out = round(self.pairs * self.val_fraction)
@@ -109,8 +118,8 @@ PRESETS.register("siamese-ws-aux", "Siamese with weight sharing and aux loss (re
 # The last cell of the mnist-ablation sweep (suite_tasks/mnist_pairs/sweeps.py): same data budget as the report (1000
 # training pairs, i.e. 2000 labelled images, per round), no outside data.
 PRESETS.register("best", "Strongest recipe found: weight sharing + aux loss, deep branch, rule head, 10000 extra "
-                 "pairs of the same images, shift and rotation augmentation, 30 epochs cosine, batch 100, test-time "
-                 "translations.",
+                 "pairs of the same images, shift, rotation and zoom augmentation, 30 epochs cosine, batch 100, "
+                 "test-time translations.",
                  {"model": "siamese", "w_sharing": True, "aux_loss": True} | dict(_best_steps()))
 
 
@@ -183,8 +192,8 @@ class MnistPairs(Task):
 
         if augment is None:
             return x
-        if config.rotate:
-            x = rotate_digits(x, config.rotate, augment)
+        if config.rotate or config.scale:
+            x = rotate_digits(x, config.rotate, augment, config.scale)
         return shift_digits(x, config.shift, augment) if config.shift else x
 
     def loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:
@@ -219,6 +228,12 @@ def _loss(config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split, r
 
     def mean(terms: torch.Tensor) -> torch.Tensor:
         return terms.flatten(1).mean(1) if rounds else terms.mean()
+
+    if "member_logits" in outputs:  # --ensemble, training: the mean of the members' own losses
+        members = outputs["member_logits"].shape[-2]
+        outputs = {"logits": outputs["member_logits"], "digit_logits": outputs["member_digit_logits"]}
+        batch = {"target": batch["target"].unsqueeze(-1).expand(*batch["target"].shape, members),
+                 "classes": batch["classes"].unsqueeze(-2).expand(*batch["classes"].shape[:-1], members, 2)}
 
     logits, target = outputs["logits"], batch["target"]
     if config.model == "baseline" or config.head == "rule":  # rule: its logits are log-probabilities

@@ -192,3 +192,31 @@ def test_val_fraction_holds_out_training_pairs_and_leaves_the_test_pairs(fake_mn
 def test_impossible_validation_splits_are_refused(options, message):
     with pytest.raises(SuiteError, match=message):
         MnistConfig(**options)
+
+
+def test_scale_zooms_each_digit_about_its_centre_within_the_given_factor():
+    x = torch.full((300, 1, 14, 14), -0.5)
+    x[..., 5:9, 5:9] = 2.0  # a 4×4 square in the centre
+    zoomed = rotate_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.4)
+    assert zoomed.shape == x.shape and zoomed.min() >= -0.5 - 1e-5 and zoomed.max() <= 2.0 + 1e-5
+    assert torch.allclose(zoomed[..., 6:8, 6:8], x[..., 6:8, 6:8], atol=1e-4)  # the centre stays
+    ink = ((zoomed + 0.5) / 2.5).flatten(1).sum(1)  # about the square's area after a zoom by z, 16·z²
+    assert ink.min() > 3 and ink.max() < 16 * 1.4 ** 2 + 4  # bilinear sampling blurs edges: loose bounds
+    assert ink.min() < 12 and ink.max() > 22  # both smaller and larger digits are drawn
+    assert torch.allclose(rotate_digits(x, 0.0, torch.Generator(), scale=0.0), x, atol=1e-5)
+
+
+def test_scale_zero_leaves_the_rotation_as_it_was_and_applies_only_in_training():
+    x = torch.randn(6, 2, 14, 14)
+    assert torch.equal(rotate_digits(x, 10.0, torch.Generator().manual_seed(3)),
+                       rotate_digits(x, 10.0, torch.Generator().manual_seed(3), scale=0.0))
+    assert TASK.transform(MnistConfig(scale=0.1), x, None) is x
+    turned = TASK.transform(MnistConfig(scale=0.1), x, torch.Generator().manual_seed(0))
+    assert not torch.equal(turned, x)
+    assert torch.equal(turned, rotate_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.1))
+
+
+@pytest.mark.parametrize("value", [-0.1, 0.6, float("nan")])
+def test_out_of_range_scale_is_refused(value):
+    with pytest.raises(SuiteError, match="scale"):
+        MnistConfig(scale=value)

@@ -224,3 +224,81 @@ def test_tta_averages_the_digit_distributions_over_translations_in_evaluation_on
 def test_tta_needs_the_rule_head():
     with pytest.raises(SuiteError, match="--tta averages digit distributions: it needs --model siamese --head rule"):
         MnistConfig(tta=1)
+
+
+def members_alone(model: Siamese, config: MnistConfig) -> list[Siamese]:
+    """Each ensemble member of `model` as a plain one-member net with the member's weights."""
+    plain = []
+    for first, second in model.pairs():
+        single = TASK.build_model(MnistConfig(**{**config.__dict__, "ensemble": 1}))
+        single.branch1.load_state_dict(first.state_dict())
+        if single.branch2 is not single.branch1:
+            single.branch2.load_state_dict(second.state_dict())
+        plain.append(single.train(model.training))
+    return plain
+
+
+@pytest.mark.parametrize("w_sharing", [True, False])
+def test_ensemble_members_are_independent_and_their_distributions_are_averaged(w_sharing):
+    torch.manual_seed(0)
+    config = MnistConfig(w_sharing=w_sharing, aux_loss=True, head="rule", ensemble=3)
+    model = TASK.build_model(config).eval()
+    assert count(model) == 3 * count(TASK.build_model(MnistConfig(w_sharing=w_sharing, head="rule")))
+    firsts = [first for first, _ in model.pairs()]
+    assert len({id(b) for b in firsts}) == 3
+    assert not torch.equal(firsts[0].conv[0].weight, firsts[1].conv[0].weight)  # initialised independently
+    x = torch.randn(4, 2, 14, 14)
+    mean = torch.stack([torch.softmax(m(x)["digit_logits"], -1) for m in members_alone(model, config)]).mean(0)
+    got = model(x)
+    assert torch.allclose(got["digit_logits"].exp(), mean, atol=1e-6)
+    assert torch.allclose(got["logits"], rule_logits(mean.log()), atol=1e-5)
+
+
+def test_ensemble_trains_each_member_on_its_own_loss():
+    torch.manual_seed(0)
+    config = MnistConfig(w_sharing=True, aux_loss=True, head="rule", ensemble=2, dropout=0.0)
+    model = TASK.build_model(config).train()
+    b = batch()
+    x = torch.randn(3, 2, 14, 14)
+    out = model(x)
+    assert out["member_logits"].shape == (3, 2, 2) and out["member_digit_logits"].shape == (3, 2, 2, 10)
+    assert torch.allclose(out["digit_logits"].exp(), torch.softmax(out["member_digit_logits"], -1).mean(1))
+    plain = members_alone(model, config)
+    expected = sum(TASK.loss(config, m(x), b) for m in plain) / 2
+    loss = TASK.loss(config, out, b)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    # a member's gradient is its own loss's, halved: the other member does not enter it
+    alone = TASK.loss(config, plain[1](x), b) / 2
+    alone.backward()
+    torch.testing.assert_close(model.members[0].branch1.conv[0].weight.grad, plain[1].branch1.conv[0].weight.grad)
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("w_sharing", [True, False])
+def test_stacked_ensemble_matches_each_round_in_evaluation_and_training(w_sharing, training):
+    config = MnistConfig(w_sharing=w_sharing, aux_loss=True, head="rule", ensemble=2, dropout=0.0)
+    models = []
+    for k in range(2):
+        torch.manual_seed(k)
+        models.append(TASK.build_model(config).train(training))
+    params, _ = stack_module_state(models)
+    x = torch.randn(2, 4, 2, 14, 14)
+    stacked = models[0].forward_stacked(params, x)
+    classes = torch.randint(0, 10, (2, 4, 2))
+    b = {"classes": classes, "target": (classes[..., 0] <= classes[..., 1]).long()}
+    losses = TASK.stacked_loss(config, stacked, b)
+    for k, model in enumerate(models):
+        alone = model(x[k])
+        assert stacked.keys() == alone.keys()
+        for key, value in alone.items():
+            assert torch.allclose(stacked[key][k], value, atol=1e-5), key
+        torch.testing.assert_close(losses[k], TASK.loss(config, alone, {key: v[k] for key, v in b.items()}))
+
+
+def test_ensemble_needs_the_rule_head():
+    with pytest.raises(SuiteError, match="--ensemble 2 averages digit distributions: it needs --model siamese "
+                                         "--head rule"):
+        MnistConfig(w_sharing=True, ensemble=2)
+    with pytest.raises(SuiteError, match="ensemble"):
+        MnistConfig(head="rule", ensemble=0)
