@@ -4,6 +4,7 @@ from dataclasses import dataclass, fields
 
 from suite import BaseConfig, SuiteError, flag, option, shared_option
 
+DEFAULT_DESCRIPTORS = "lbp,lbp-r2,lbp-wide,lbp-r3-wide,hog,hog-wide,gabor"
 LAYOUTS = ("auto", "lfw-a", "lfw", "lfw_funneled", "lfw-deepfunneled")
 BATCH_NORM = ("none", "after-conv", "after-pool", "before-act")
 
@@ -27,9 +28,19 @@ class LfwConfig(BaseConfig):
     size: int = option(105, "Side of the square network input in pixels (the paper: 105).", min=8, max=250)
     channels: int = option(1, "Input channels: 1 (grayscale) or 3 (colour; grayscale images are repeated).",
                            choices=(1, 3))
-    features: str = option("pixels", "What the network sees: pixels (the image, resized to --size) or lbp "
+    features: str = option("pixels", "What the network sees: pixels (the image, resized to --size); lbp "
                            "(uniform-LBP histograms of the --crop region and of its mirror image, whitened by a PCA "
-                           "fitted on each round's training images; --model metric).", choices=("pixels", "lbp"))
+                           "fitted on each round's training images; --model metric); or descriptors (the "
+                           "--descriptors bank, each whitened on its own; --model fusion).",
+                           choices=("pixels", "lbp", "descriptors"))
+    descriptors: str = option(DEFAULT_DESCRIPTORS, "--features descriptors: comma-separated names of the bank: lbp "
+                              "(radius 1, 10-pixel cells, the 150×80 eyes-to-mouth box), lbp-r2 (radius 2, 12-pixel "
+                              "cells), lbp-wide (radius 1, 10-pixel cells of the 170×120 box around it), "
+                              "lbp-r3-wide (radius 3, 14-pixel cells of it), hog (8-pixel cells), hog-wide "
+                              "(10-pixel cells of the wide box), gabor (5 frequencies × 8 orientations).")
+    fusion_folds: int = option(5, "--model fusion: folds of the training pairs, each embedded with the within-pair "
+                               "whitening of the others, that the fusion learns on (0: the same pairs' own).",
+                               min=0, max=100)
     lbp_cell: int = option(10, "--features lbp: side of the square cells, in pixels, each with its own histogram.",
                            min=2, max=125)
     lbp_radius: int = option(1, "--features lbp: radius of the circle of 8 neighbours.", choices=(1, 2, 3))
@@ -37,7 +48,7 @@ class LfwConfig(BaseConfig):
     val_fraction: float = option(0.2, "Share of training pairs held out for validation, people-disjoint from "
                                  "training (0: none).", min=0.0, max=0.5)
     # Model
-    model: str = option("koch", "Architecture (see `suite list`).", choices=("koch", "small", "metric"))
+    model: str = option("koch", "Architecture (see `suite list`).", choices=("koch", "small", "metric", "fusion"))
     width: float = option(1.0, "Multiplier of every conv layer's filters.", min=0.0, min_exclusive=True)
     filters: str = option("", "Filters per conv layer, comma-separated (overrides the model's and --width), "
                           "e.g. 64,128,128,256.")
@@ -80,20 +91,29 @@ class LfwConfig(BaseConfig):
                 raise SuiteError(f"filters: every layer needs at least 1 filter, got {self.filters!r}")
         if self.loss == "contrastive" and self.label_smoothing:
             raise SuiteError("--label-smoothing applies to --loss bce, not contrastive")
-        # The converse (lbp descriptors need --model metric) is the CNNs' to refuse when they are built: `suite data
-        # prepare lfw --features lbp` has no --model, and its config keeps the default koch.
-        if self.model == "metric" and self.features != "lbp":
-            raise SuiteError("--model metric learns on --features lbp descriptors, not pixels")
-        if self.crop == "inner" and self.features != "lbp":
+        # The converse (descriptors need --model metric or fusion) is the CNNs' to refuse when they are built: `suite
+        # data prepare lfw --features lbp` has no --model, and its config keeps the default koch.
+        for model, features in (("metric", "lbp"), ("fusion", "descriptors")):
+            if self.model == model and self.features != features:
+                raise SuiteError(f"--model {model} learns on --features {features}, not {self.features}")
+        if self.crop == "inner" and self.features == "pixels":
             raise SuiteError("--crop inner (150×80, not square) is for --features lbp; pixel models take "
                              "--crop none or face")
-        only = LBP_ONLY if self.features == "pixels" else PIXELS_ONLY
-        changed = [name for name in only if getattr(self, name) != FIELDS[name].default]
+        changed = [name for name, kinds in APPLIES_TO.items()
+                   if self.features not in kinds and getattr(self, name) != FIELDS[name].default]
         if changed:
-            other = "lbp" if self.features == "pixels" else "pixels"
-            raise SuiteError(f"{flag(changed[0])} applies to --features {other}, not {self.features}")
-        if self.model == "metric" and self.distance != "cosine":
-            raise SuiteError(f"--model metric learns a cosine metric: it takes --distance cosine, not {self.distance}")
+            kinds = " or ".join(APPLIES_TO[changed[0]])
+            raise SuiteError(f"{flag(changed[0])} applies to --features {kinds}, not {self.features}")
+        if self.features == "descriptors":
+            from suite_tasks.lfw.descriptors import parse  # the bank's names live with the descriptors
+
+            parse(self.descriptors)
+            if self.fusion_folds == 1:
+                raise SuiteError("--fusion-folds 1 leaves no pairs to fit the whitening on: use 0 or at least 2")
+            if self.loss != "bce":
+                raise SuiteError("--model fusion learns a logistic fusion: it takes --loss bce")
+        if self.model in ("metric", "fusion") and self.distance != "cosine":
+            raise SuiteError(f"--model {self.model} compares cosines: it takes --distance cosine, not {self.distance}")
         if self.model == "metric" and self.fc_units > self.pca_dims:
             raise SuiteError(f"--fc-units {self.fc_units}: --model metric maps the {self.pca_dims} components "
                              "(--pca-dims) to at most as many units")
@@ -106,7 +126,9 @@ class LfwConfig(BaseConfig):
 
 
 FIELDS = {f.name: f for f in fields(LfwConfig)}
-# Options that mean something for one kind of input only: the other refuses them rather than ignore them.
-PIXELS_ONLY = ("size", "channels", "width", "filters", "stride", "batch_norm", "dropout", "dropout_schedule",
-               "init", "affine", "brightness")
-LBP_ONLY = ("lbp_cell", "lbp_radius", "pca_dims", "tta")
+# Options that mean something for some kinds of input only: the others refuse them rather than ignore them.
+APPLIES_TO = {name: ("pixels",) for name in ("size", "channels", "width", "filters", "stride", "batch_norm",
+                                             "dropout", "dropout_schedule", "init", "affine", "brightness")}
+APPLIES_TO |= {"lbp_cell": ("lbp",), "lbp_radius": ("lbp",), "crop": ("pixels", "lbp"),
+               "pca_dims": ("lbp", "descriptors"), "tta": ("lbp", "descriptors"),
+               "descriptors": ("descriptors",), "fusion_folds": ("descriptors",)}

@@ -14,9 +14,10 @@ import torch
 
 NEIGHBOURS = 8
 # LFW-a regions (rows, columns) of the 250×250 image: "inner" is the eyes-to-mouth box of about 150×80 that
-# Wolf et al. and Nguyen & Bai described on LFW-a; "face" the centred 125×125 box the pixel models crop.
+# Wolf et al. and Nguyen & Bai described on LFW-a; "face" the centred 125×125 box the pixel models crop; "wide"
+# the 170×120 box of brows, cheeks and chin around "inner" (a descriptor of --features descriptors).
 REGIONS = {"none": (slice(0, 250), slice(0, 250)), "face": (slice(62, 187), slice(62, 187)),
-           "inner": (slice(50, 200), slice(85, 165))}
+           "inner": (slice(50, 200), slice(85, 165)), "wide": (slice(40, 210), slice(65, 185))}
 CHUNK = 256  # images per batch: codes and histograms of 256 regions stay well under 100 MB
 
 
@@ -96,12 +97,14 @@ def describe(images: torch.Tensor, region: str, cell: int, radius: int) -> torch
     return out
 
 
-def fit_whitening(features: torch.Tensor, dims: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_whitening(features: torch.Tensor, dims: int, seed: int,
+                  iterations: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, projection D×dims) of the whitened PCA of features (n×D, one row per training image or mirror):
     (x − mean) @ projection has unit variance along each of the `dims` leading principal components.
 
     Randomized SVD (torch.pca_lowrank, Halko et al.), an order of magnitude faster than a full SVD at LFW's sizes
-    (docs/benchmarks.md); its random start comes from `seed`, so a round's projection is reproducible."""
+    (docs/benchmarks.md) with `iterations` power iterations; its random start comes from `seed`, so a round's
+    projection is reproducible."""
     if dims > min(features.shape):
         raise ValueError(f"{dims} components need at least {dims} training descriptors (two per image: it and "
                          f"its mirror) of at least {dims} values, got {features.shape[0]} of {features.shape[1]}")
@@ -109,7 +112,7 @@ def fit_whitening(features: torch.Tensor, dims: int, seed: int) -> tuple[torch.T
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _, singular, components = torch.pca_lowrank(features - mean, q=min(dims + 10, *features.shape),
-                                                    center=False, niter=6)
+                                                    center=False, niter=iterations)
     scale = singular[:dims] / math.sqrt(len(features) - 1)  # the components' standard deviations
     if scale[-1] <= 1e-6 * scale[0]:  # whitening would blow up a direction that holds only rounding noise
         raise ValueError(f"the training images' descriptors vary along fewer than {dims} directions")

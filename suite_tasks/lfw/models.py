@@ -128,7 +128,8 @@ class Siamese(nn.Module):
     def __init__(self, name: str, config: LfwConfig, filters: list[int], units: int) -> None:
         super().__init__()
         if config.features != "pixels":
-            raise SuiteError(f"--model {name} reads pixels: --features {config.features} needs --model metric")
+            needs = {"lbp": "metric", "descriptors": "fusion"}[config.features]
+            raise SuiteError(f"--model {name} reads pixels: --features {config.features} needs --model {needs}")
         side = output_side(config.size, config.stride)
         if side < 1:
             raise SuiteError(f"--size {config.size} is too small for model {name} with --stride "
@@ -203,6 +204,28 @@ class Metric(nn.Module):
             return self.compare(h[:, 0], h[:, 1])
 
 
+class Fusion(nn.Module):
+    """Logistic fusion of per-descriptor cosine similarities (suite_tasks/lfw/fusion.py embeds the descriptors).
+
+    Input N×2×V×(M·k): each pair's two images, V views each (1, or 2 with --tta flip: the image and its mirror,
+    whose unit embeddings are averaged), M descriptors of k components. Output: a weight per descriptor's cosine
+    and a bias, the logit of "same person"."""
+
+    def __init__(self, config: LfwConfig) -> None:
+        super().__init__()
+        self.dims = config.pca_dims
+        self.count = len(config.descriptors.split(","))
+        self.head = nn.Linear(self.count, 1)
+        nn.init.constant_(self.head.weight, INITIAL_SCALE / self.count)  # positive: more similar, more likely same
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast(x.device.type, enabled=False):  # float32, as Metric: bf16 blurs the cosines
+            h = F.normalize(x.float().unflatten(-1, (self.count, self.dims)), dim=-1).mean(2)
+            similarity = F.cosine_similarity(h[:, 0], h[:, 1], dim=-1)  # N×M
+            return {"logits": self.head(similarity).squeeze(1), "distance": 1 - similarity.mean(1)}
+
+
 def init_weights(model: nn.Module, scheme: str) -> None:
     """paper: Koch et al.'s normals (constants above); xavier: Glorot uniform; kaiming: He normal for ReLU;
     lecun: normal with std 1/sqrt(fan_in). The last three zero the biases; batch norm keeps its 1/0."""
@@ -249,3 +272,7 @@ def small(config: LfwConfig) -> nn.Module:
 
 def metric(config: LfwConfig) -> nn.Module:
     return Metric(config)
+
+
+def fusion(config: LfwConfig) -> nn.Module:
+    return Fusion(config)

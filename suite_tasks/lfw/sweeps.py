@@ -51,6 +51,8 @@ _ABLATED = {key for step in ABLATION_STEPS for key in step}
 SWEEPS.register(
     "lfw-ablation",
     "From report 001's best CNN (narrow-best) to --preset best, one ingredient more per cell: LBP front end with "
-    "a linear cosine metric, eyes-to-mouth crop, CSML's full-batch training, flip test-time averaging.",
+    "a linear cosine metric, eyes-to-mouth crop, CSML's full-batch training, flip test-time averaging; then "
+    "within-pair whitening in place of CSML, more LBP scales and a wider box, HOG, Gabor magnitudes, every "
+    "training pair.",
     SweepPreset({k: v for k, v in _NARROW_BEST.items() if k not in _ABLATED},
                 cells=cumulative([{k: v for k, v in _NARROW_BEST.items() if k in _ABLATED}, *ABLATION_STEPS[1:]])))

@@ -30,6 +30,9 @@ MODELS.register("small", "Report 002's final reduced net: conv 32@10×10, 32@7×
 MODELS.register("metric", "Cosine similarity metric learning (Nguyen & Bai 2010) on --features lbp: a shared "
                 "linear map I + Δ of the whitened LBP descriptors (Δ from 0), then the cosine head (--distance "
                 "cosine); 40,002 parameters at --pca-dims 200.", Lazy("suite_tasks.lfw.models:metric"))
+MODELS.register("fusion", "Several descriptors on --features descriptors, each with its whitened PCA and "
+                "within-pair whitening, their cosine similarities fused by logistic regression (one weight per "
+                "descriptor and a bias).", Lazy("suite_tasks.lfw.models:fusion"))
 
 VIEW_SPLITS = {"view1": ("DevTrain", "DevTest"), "view2": ("View 2",)}  # the pairs files each protocol reads
 # LFW's result categories: LFW-a was aligned by a commercial system trained on outside data; funneling is
@@ -48,7 +51,9 @@ def lfw_setting(training: str, layout: str) -> str:
 class LfwData:
     layout: str
     root: Path
-    images: torch.Tensor  # uint8 M×C×S×S, preprocessed; --features lbp: float M×2×D (image, mirror) descriptors
+    # uint8 M×C×S×S, preprocessed; --features lbp: float M×2×D (image, mirror) descriptors; --features
+    # descriptors: each named descriptor's M×2×D tensor
+    images: torch.Tensor | dict[str, torch.Tensor]
     row: dict[tuple[str, int], int]  # (person, image number) → row of `images`
     pairs: dict[str, list[data.Pair]]  # split ("DevTrain", "DevTest" or "View 2") → its pairs
     folds: list[list[data.Pair]]  # View 2's folds; empty under View 1
@@ -63,6 +68,15 @@ def _rows(prepared: LfwData, pairs: list[data.Pair]) -> tuple[torch.Tensor, torc
 
     return (torch.tensor([prepared.row[p.key_a] for p in pairs], dtype=torch.long),
             torch.tensor([prepared.row[p.key_b] for p in pairs], dtype=torch.long))
+
+
+def _bank(config: LfwConfig) -> dict:
+    """The descriptors a config computes: its --descriptors, or --features lbp's one LBP (named lbp)."""
+    from suite_tasks.lfw import descriptors
+
+    if config.features == "lbp":
+        return {"lbp": descriptors.Descriptor("lbp", config.crop, config.lbp_cell, config.lbp_radius)}
+    return {name: descriptors.BANK[name] for name in descriptors.parse(config.descriptors)}
 
 
 def _pair_tensors(prepared: LfwData, images: torch.Tensor, pairs: list[data.Pair]) -> Split:
@@ -80,7 +94,8 @@ class Lfw(Task):
     models = MODELS
     presets = PRESETS
     sweeps = SWEEPS
-    data_fields = ("layout", "protocol", "training", "features", "crop", "size", "channels", "lbp_cell", "lbp_radius")
+    data_fields = ("layout", "protocol", "training", "features", "crop", "size", "channels", "lbp_cell", "lbp_radius",
+                   "descriptors")
     eval_batch_size = 64  # pairs of 105×105 images: activations of koch's first block are ~9 MB a pair
     target_names = ("different people", "same person")
     primary_metric = "test_accuracy"
@@ -111,9 +126,11 @@ class Lfw(Task):
             by_person = unrestricted.images_by_person(root, data.pair_people(
                 pairs["DevTrain"] if config.protocol == "view1" else pairs["View 2"]))
             keys = sorted(set(keys) | {key for images in by_person.values() for key in images})
-        if config.features == "lbp":  # descriptors of whole grayscale images: their region is cut at full size
+        if config.features != "pixels":  # descriptors of whole grayscale images: each cuts its region at full size
             loaded = data.load_images(root, layout, keys, "none", data.IMAGE_SIDE, 1, data.default_cache_dir())
-            images, _ = descriptors.describe(loaded, config.crop, config.lbp_cell, config.lbp_radius)
+            images = {name: descriptors.describe(loaded, bank)[0] for name, bank in _bank(config).items()}
+            if config.features == "lbp":
+                images = images["lbp"]
         else:
             loaded = data.load_images(root, layout, keys, config.crop, config.size, config.channels,
                                       data.default_cache_dir())
@@ -126,8 +143,9 @@ class Lfw(Task):
         how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
         whose = (f"the {config.protocol} pairs and all images of their training people"
                  if config.training == "unrestricted" else f"the {config.protocol} pairs")
-        shape = (f"LBP descriptors of {prepared.images.shape[-1]} values, each image and its mirror"
-                 if config.features == "lbp" else f"{config.channels}×{config.size}×{config.size}")
+        shape = {"pixels": f"{config.channels}×{config.size}×{config.size}",
+                 "lbp": f"LBP descriptors of {prepared.images.shape[-1]} values, each image and its mirror",
+                 "descriptors": f"descriptors {config.descriptors}, each image and its mirror"}[config.features]
         return (f"lfw: {len(prepared.images)} images of {whose} ({prepared.layout}, crop {config.crop}, {shape}) "
                 f"{how} in {prepared.seconds:.1f} s; cache: {prepared.cache_path}")
 
@@ -160,7 +178,7 @@ class Lfw(Task):
                    round_index: int) -> dict[str, Split]:
         import torch
 
-        from suite_tasks.lfw import data, lbp, unrestricted
+        from suite_tasks.lfw import data, fusion, lbp, unrestricted
 
         if config.protocol == "view1":
             training, test = prepared.pairs["DevTrain"], prepared.pairs["DevTest"]
@@ -184,9 +202,20 @@ class Lfw(Task):
                 raise SuiteError(f"--pca-dims {config.pca_dims}: {exc}") from None
             images = (images - mean) @ projection
             state = {"mean": mean, "projection": projection}
-        splits = {"train": _pair_tensors(prepared, images, train), "test": _pair_tensors(prepared, images, test)}
+        if config.features == "descriptors":  # each descriptor whitened on the training pairs, their own out of fold
+            a, b = _rows(prepared, train)
+            same = torch.tensor([p.same for p in train])
+            try:
+                images, train_x, state = fusion.embed(images, a, b, same, config.pca_dims, config.fusion_folds,
+                                                      generator)
+            except ValueError as exc:  # too few training descriptors for the components, or no matched pairs
+                raise SuiteError(f"--features descriptors: {exc}") from None
+            training_split = {"x": train_x, "target": same.float()}
+        else:
+            training_split = _pair_tensors(prepared, images, train)
+        splits = {"train": training_split, "test": _pair_tensors(prepared, images, test)}
         return splits | ({"val": _pair_tensors(prepared, images, val)} if val else {}) | (
-            {ROUND_STATE: state} if config.features == "lbp" else {})
+            {ROUND_STATE: state} if config.features != "pixels" else {})
 
     # prediction ------------------------------------------------------------------------------------------
 
@@ -195,21 +224,26 @@ class Lfw(Task):
         descriptors, or uint8 whole 250×250 grayscale images described first), or the images as they are."""
         import torch
 
-        from suite_tasks.lfw import lbp
+        from suite_tasks.lfw import fusion
 
-        if config.features != "lbp":
+        if config.features == "pixels":
             return images
-        if "projection" not in state:
+        key = "projection" if config.features == "lbp" else f"projection.{config.descriptors.split(',')[0]}"
+        if key not in state:
             raise SuiteError("this saved model has no whitening state (saved by an older suite?); train it again")
-        if images.dtype == torch.uint8:
-            images = lbp.describe(images, config.crop, config.lbp_cell, config.lbp_radius)
-        return (images - state["mean"]) @ state["projection"]
+        if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
+            images = {name: bank.compute(images) for name, bank in _bank(config).items()}
+            if config.features == "lbp":
+                images = images["lbp"]
+        if config.features == "lbp":
+            return (images - state["mean"]) @ state["projection"]
+        return fusion.embed_images(images, state)
 
     def _preprocessing(self, config: LfwConfig) -> tuple[str, int, int]:
         """(crop, size, channels) of the images: LBP describes whole grayscale images (it cuts its own region)."""
         from suite_tasks.lfw import data
 
-        if config.features == "lbp":
+        if config.features != "pixels":
             return "none", data.IMAGE_SIDE, 1
         return config.crop, config.size, config.channels
 
@@ -251,7 +285,7 @@ class Lfw(Task):
 
         from suite_tasks.lfw.augment import augment_images
 
-        if config.features == "lbp":  # x: N×2×2×k, each image's and its mirror's whitened descriptors
+        if config.features != "pixels":  # x: N×2×2×k, each image's and its mirror's whitened descriptors
             if augment is None:
                 return x if config.tta == "flip" else x[:, :, :1]
             if not config.flip:

@@ -75,3 +75,18 @@ def lfw_data_dir() -> Path:
         if candidate and (Path(candidate) / "lfw-a" / "lfw2").is_dir():
             return Path(candidate)
     pytest.skip("real LFW-a not found: set SUITE_DATA_DIR or place it at ../shared/data/lfw-a")
+
+
+@pytest.fixture
+def textured_tree(lfw_a_tree):
+    """The synthetic LFW-a tree with noise images: flat faces all have the same LBP descriptor."""
+    generator = torch.Generator().manual_seed(0)
+    for path in sorted((lfw_a_tree / "lfw-a" / "lfw2").rglob("*.jpg")):
+        write_jpeg(torch.randint(256, (1, 250, 250), dtype=torch.uint8, generator=generator), str(path), quality=95)
+    return lfw_a_tree
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """Image and descriptor caches in the test's own folder, not the user's."""
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path / "cache"))

@@ -1,10 +1,8 @@
-"""LBP descriptors, the per-round whitened PCA, the metric model and `--preset best` (suite_tasks/lfw/lbp.py)."""
+"""LBP descriptors, the per-round whitened PCA and the metric model, the CSML recipe (suite_tasks/lfw/lbp.py)."""
 
-import math
 
 import pytest
 import torch
-from torchvision.io import write_jpeg
 
 from suite.core.errors import SuiteError
 from suite.core.seeding import RoundSeeds
@@ -20,18 +18,7 @@ CPU = torch.device("cpu")
 LBP = {"features": "lbp", "model": "metric", "distance": "cosine"}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def textured_tree(lfw_a_tree):
-    """The synthetic LFW-a tree with noise images: flat faces all have the same LBP descriptor."""
-    generator = torch.Generator().manual_seed(0)
-    for path in sorted((lfw_a_tree / "lfw-a" / "lfw2").rglob("*.jpg")):
-        write_jpeg(torch.randint(256, (1, 250, 250), dtype=torch.uint8, generator=generator), str(path), quality=95)
-    return lfw_a_tree
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: descriptors cached in the test's own folder
 
 
 def test_uniform_codes_have_59_bins():
@@ -103,14 +90,14 @@ def test_metric_starts_as_the_cosine_of_whitened_descriptors():
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"model": "metric"}, "--model metric learns on --features lbp descriptors, not pixels"),
+    ({"model": "metric"}, "--model metric learns on --features lbp, not pixels"),
     ({"crop": "inner"}, "--crop inner"),
     ({**LBP, "size": 72}, "--size applies to --features pixels"),
     ({**LBP, "affine": 0.1}, "--affine applies to --features pixels"),
     ({"tta": "flip"}, "--tta applies to --features lbp"),
     ({"pca_dims": 50}, "--pca-dims applies to --features lbp"),
     ({**LBP, "fc_units": 300}, "--fc-units 300: --model metric maps the 200 components"),
-    ({**LBP, "distance": "l1"}, "--model metric learns a cosine metric: it takes --distance cosine, not l1"),
+    ({**LBP, "distance": "l1"}, "--model metric compares cosines: it takes --distance cosine, not l1"),
 ])
 def test_options_of_the_other_input_kind_are_refused(options, message):
     with pytest.raises(SuiteError, match=message):
@@ -163,7 +150,7 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
                         cwd=tmp_path, data_dir=lfw_a_tree)
     assert result.returncode == 2 and not (tmp_path / "r.db").exists()
     assert result.stderr.strip().splitlines() == [
-        "suite: error: --model metric learns on --features lbp descriptors, not pixels"]
+        "suite: error: --model metric learns on --features lbp, not pixels"]
     cnn = suite_here("run", "lfw", "--features", "lbp", "--model", "small", "--rounds", "1", "--store",
                      str(tmp_path / "cnn.db"), cwd=tmp_path, data_dir=lfw_a_tree)
     assert cnn.returncode == 2 and cnn.stderr.strip().splitlines() == [
@@ -175,14 +162,3 @@ def test_bad_lbp_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
     said = " ".join(prepared.stdout.split())
     assert "LBP descriptors of 885 values, each image and its mirror" in said  # 5×3 cells × 59 bins
     assert str(tmp_path / "cache") in said.replace(" ", "")  # the test's own cache, not the user's
-
-
-@pytest.mark.slow
-def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):
-    """One round of `--preset best` on the real DevTrain / DevTest pairs (10 rounds: docs/tasks/lfw.md)."""
-    config = LfwConfig(**TASK.presets.get("best").value)
-    outcome = run_experiment(TASK, config, RunPlan(rounds=1, seed=0, device=CPU, store=Store(tmp_path / "r.db"),
-                                                   data_dir=lfw_data_dir))
-    accuracy = outcome.rounds["test_accuracy"].iloc[0]
-    assert accuracy >= 0.80, accuracy  # the reports' CNNs: 0.67–0.71
-    assert not math.isnan(outcome.rounds["test_tuned_accuracy"].iloc[0])

@@ -32,8 +32,8 @@ def koch_default() -> nn.Module:
     return build()  # the only full-size koch built for real: 39M parameters
 
 
-def test_registry_holds_the_three_models():
-    assert list(MODELS) == ["koch", "small", "metric"]
+def test_registry_holds_the_four_models():
+    assert list(MODELS) == ["koch", "small", "metric", "fusion"]
 
 
 def test_koch_has_report_003s_parameter_count(koch_default):
