@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite import SuiteError
+from suite_tasks.lfw import descriptors
 from suite_tasks.lfw.config import LfwConfig
 
 KERNELS = (10, 7, 4, 4)
@@ -214,7 +215,7 @@ class Fusion(nn.Module):
     def __init__(self, config: LfwConfig) -> None:
         super().__init__()
         self.dims = config.pca_dims
-        self.count = len(config.descriptors.split(","))
+        self.count = len(descriptors.parse(config.descriptors))
         self.head = nn.Linear(self.count, 1)
         nn.init.constant_(self.head.weight, INITIAL_SCALE / self.count)  # positive: more similar, more likely same
         nn.init.zeros_(self.head.bias)

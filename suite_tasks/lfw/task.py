@@ -228,7 +228,7 @@ class Lfw(Task):
 
         if config.features == "pixels":
             return images
-        key = "projection" if config.features == "lbp" else f"projection.{config.descriptors.split(',')[0]}"
+        key = "projection" if config.features == "lbp" else f"projection.{next(iter(_bank(config)))}"
         if key not in state:
             raise SuiteError("this saved model has no whitening state (saved by an older suite?); train it again")
         if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:

@@ -60,7 +60,7 @@ def test_training_pairs_are_embedded_out_of_fold():
 
 
 def test_the_fusion_model_is_a_logistic_regression_on_cosines():
-    config = LfwConfig(**FUSION, descriptors="lbp,hog", pca_dims=3)
+    config = LfwConfig(**FUSION, descriptors="lbp, hog,", pca_dims=3)  # spaces and a trailing comma: two names
     model = fusion_model(config)
     assert sum(p.numel() for p in model.parameters()) == 3  # a weight per descriptor and a bias
     with torch.no_grad():
