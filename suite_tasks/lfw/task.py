@@ -143,10 +143,13 @@ class Lfw(Task):
         how = "loaded from the cache" if prepared.cache_hit else "decoded and cached"
         whose = (f"the {config.protocol} pairs and all images of their training people"
                  if config.training == "unrestricted" else f"the {config.protocol} pairs")
-        shape = {"pixels": f"{config.channels}×{config.size}×{config.size}",
-                 "lbp": f"LBP descriptors of {prepared.images.shape[-1]} values, each image and its mirror",
-                 "descriptors": f"descriptors {config.descriptors}, each image and its mirror"}[config.features]
-        return (f"lfw: {len(prepared.images)} images of {whose} ({prepared.layout}, crop {config.crop}, {shape}) "
+        if config.features == "pixels":
+            shape = f"{config.channels}×{config.size}×{config.size}"
+        elif config.features == "lbp":
+            shape = f"LBP descriptors of {prepared.images.shape[-1]} values, each image and its mirror"
+        else:
+            shape = f"descriptors {', '.join(prepared.images)}, each image and its mirror"
+        return (f"lfw: {len(prepared.row)} images of {whose} ({prepared.layout}, crop {config.crop}, {shape}) "
                 f"{how} in {prepared.seconds:.1f} s; cache: {prepared.cache_path}")
 
     def data_stats(self, config: LfwConfig, data_dir: Path) -> list[tuple[str, pd.DataFrame]]:

@@ -154,6 +154,14 @@ def test_a_fold_without_matched_pairs_outside_it_is_refused():
         fusion.embed(values, torch.arange(0, 8, 2), torch.arange(1, 8, 2), same, 2, 2, torch.Generator())
 
 
+def test_data_prepare_counts_the_images_not_the_descriptors(tmp_path, textured_tree):
+    prepared = suite_here("data", "prepare", "lfw", "--features", "descriptors", "--descriptors", "lbp,hog",
+                          cwd=tmp_path, data_dir=textured_tree)
+    assert prepared.returncode == 0, prepared.stderr
+    images = len(TASK.prepare(LfwConfig(**FUSION, descriptors="lbp,hog"), textured_tree, False).row)
+    assert " ".join(prepared.stdout.split()).startswith(f"lfw: {images} images of the view1 pairs")
+
+
 def test_bad_fusion_options_on_the_command_line_are_one_line(tmp_path, lfw_a_tree):
     result = suite_here("run", "lfw", "--features", "descriptors", "--model", "fusion", "--distance", "cosine",
                         "--descriptors", "lbp,sift", "--rounds", "1", "--store", str(tmp_path / "r.db"),
