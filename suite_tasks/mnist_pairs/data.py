@@ -212,10 +212,13 @@ def shift_digits(x: torch.Tensor, most: int, generator: torch.Generator) -> torc
     return picked.view(*lead, h, w)
 
 
-def rotate_digits(x: torch.Tensor, degrees: float, generator: torch.Generator, scale: float = 0.0) -> torch.Tensor:
-    """Turn every digit image of x (…×H×W) about its centre by its own random angle in ±degrees and, with `scale`,
-    zoom it by its own factor in 1 ± scale (one bilinear resampling; uncovered corners take the border value, the
-    background). The angles are drawn first, so `scale` 0 gives the rotation alone, as before it existed."""
+def warp_digits(x: torch.Tensor, degrees: float, generator: torch.Generator, scale: float = 0.0,
+                elastic: float = 0.0) -> torch.Tensor:
+    """Turn every digit image of x (…×H×W) about its centre by its own random angle in ±degrees; with `scale`, zoom
+    it by its own factor in 1 ± scale; with `elastic`, distort it by its own smooth random displacement field of RMS
+    `elastic` pixels (Simard et al., 2003). One bilinear resampling; uncovered corners take the border value, the
+    background. The angles are drawn first, then the zooms, then the fields, so that leaving an option at 0
+    reproduces the warps drawn before it existed."""
     *lead, h, w = x.shape
     flat = x.reshape(-1, 1, h, w)
     angle = (torch.rand(len(flat), generator=generator, device=x.device) * 2 - 1) * math.radians(degrees)
@@ -224,5 +227,24 @@ def rotate_digits(x: torch.Tensor, degrees: float, generator: torch.Generator, s
         zoom = 1 + (torch.rand(len(flat), generator=generator, device=x.device) * 2 - 1) * scale
         cos, sin = cos / zoom, sin / zoom
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # N×2×3
-    grid = F.affine_grid(theta.to(x.dtype), list(flat.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.dtype), list(flat.shape), align_corners=False)  # N×H×W×(x, y)
+    if elastic:
+        grid = grid + elastic_field(len(flat), h, w, elastic, generator, x.device).to(x.dtype)
     return F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False).view(*lead, h, w)
+
+
+# Simard et al. smooth 28×28 fields with a Gaussian of σ = 4 pixels; the task's digits are pooled to 14×14.
+ELASTIC_SIGMA = 2.0
+
+
+def elastic_field(count: int, h: int, w: int, rms: float, generator: torch.Generator,
+                  device: torch.device) -> torch.Tensor:
+    """`count` smooth random displacement fields (count×H×W×2, in affine_grid's [−1, 1] coordinates): uniform noise
+    per pixel, Gaussian-smoothed, each field scaled to an RMS displacement of `rms` pixels."""
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    noise = torch.rand(count, 2, h, w, generator=generator, device=device) * 2 - 1
+    radius = min(math.ceil(3 * ELASTIC_SIGMA), (min(h, w) - 1) // 2)  # reflect padding needs radius < side
+    smooth = gaussian_blur(noise, [2 * radius + 1] * 2, [ELASTIC_SIGMA] * 2)
+    pixels = smooth * (rms / smooth.square().mean((1, 2, 3), keepdim=True).sqrt())
+    return (pixels * torch.tensor([2 / w, 2 / h], device=device)[:, None, None]).permute(0, 2, 3, 1)

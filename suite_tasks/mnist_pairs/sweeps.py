@@ -33,10 +33,11 @@ ABLATION_STEPS = [
     {"branch": "deep"},                                   # a deeper branch
     {"tta": 1},                                           # test-time translations
     {"scale": 0.2},                                       # zoom augmentation: digit size varies between writers
+    {"elastic": 0.7},                                     # elastic distortion: strokes bend between writers too
 ]
 SWEEPS.register(
     "mnist-ablation",
     "From report 004's weight sharing + auxiliary loss to --preset best, one ingredient more per cell: rule head, "
     "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift and rotation "
-    "augmentation, deep branch, test-time translations, zoom augmentation.",
+    "augmentation, deep branch, test-time translations, zoom and elastic augmentation.",
     SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=cumulative(ABLATION_STEPS)))

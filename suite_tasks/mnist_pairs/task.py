@@ -73,6 +73,9 @@ class MnistConfig(BaseConfig):
                         "(edges filled with background).", min=0, max=4)
     scale: float = option(0.0, "Training augmentation: zoom each digit by a random factor within 1 ± this "
                           "(about its centre; with --rotate, in the same resampling).", min=0.0, max=0.5)
+    elastic: float = option(0.0, "Training augmentation: distort each digit by its own smooth random displacement "
+                            "field (Gaussian-smoothed, σ 2 pixels) of this RMS in pixels (Simard et al., 2003; with "
+                            "--rotate and --scale, in the same resampling).", min=0.0, max=3.0)
     ensemble: int = option(1, "Siamese with --head rule: K independently initialised members (each its own "
                            "branch, or pair of branches without --w-sharing), each trained on its own loss; the "
                            "rule head reads their averaged digit distributions. K times the cost of one.",
@@ -118,8 +121,8 @@ PRESETS.register("siamese-ws-aux", "Siamese with weight sharing and aux loss (re
 # The last cell of the mnist-ablation sweep (suite_tasks/mnist_pairs/sweeps.py): same data budget as the report (1000
 # training pairs, i.e. 2000 labelled images, per round), no outside data.
 PRESETS.register("best", "Strongest recipe found: weight sharing + aux loss, deep branch, rule head, 10000 extra "
-                 "pairs of the same images, shift, rotation and zoom augmentation, 30 epochs cosine, batch 100, "
-                 "test-time translations.",
+                 "pairs of the same images, shift, rotation, zoom and elastic augmentation, 30 epochs cosine, batch "
+                 "100, test-time translations.",
                  {"model": "siamese", "w_sharing": True, "aux_loss": True} | dict(_best_steps()))
 
 
@@ -188,12 +191,12 @@ class MnistPairs(Task):
         return {"first digit": digits[:, 0].tolist(), "second digit": digits[:, 1].tolist()}
 
     def transform(self, config: MnistConfig, x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
-        from suite_tasks.mnist_pairs.data import rotate_digits, shift_digits
+        from suite_tasks.mnist_pairs.data import shift_digits, warp_digits
 
         if augment is None:
             return x
-        if config.rotate or config.scale:
-            x = rotate_digits(x, config.rotate, augment, config.scale)
+        if config.rotate or config.scale or config.elastic:
+            x = warp_digits(x, config.rotate, augment, config.scale, config.elastic)
         return shift_digits(x, config.shift, augment) if config.shift else x
 
     def loss(self, config: MnistConfig, outputs: dict[str, torch.Tensor], batch: Split) -> torch.Tensor:

@@ -11,8 +11,8 @@ from suite_tasks.mnist_pairs.data import (
     load_digits,
     normalise,
     raw_dir,
-    rotate_digits,
     shift_digits,
+    warp_digits,
 )
 from suite_tasks.mnist_pairs.task import TASK, MnistConfig
 from tests.conftest import write_idx
@@ -158,14 +158,14 @@ def test_shift_applies_only_in_training(fake_mnist):
 def test_rotation_turns_digits_by_at_most_the_given_angle():
     x = torch.full((200, 2, 14, 14), -0.5)
     x[..., 1:13, 6:8] = 2.0  # a vertical bar through the centre
-    turned = rotate_digits(x, 30.0, torch.Generator().manual_seed(0))
+    turned = warp_digits(x, 30.0, torch.Generator().manual_seed(0))
     assert turned.shape == x.shape
-    assert torch.allclose(rotate_digits(x, 0.0, torch.Generator()), x, atol=1e-5)
+    assert torch.allclose(warp_digits(x, 0.0, torch.Generator()), x, atol=1e-5)
     assert turned.min() >= -0.5 - 1e-5 and turned.max() <= 2.0 + 1e-5  # bilinear: no new extremes
     assert torch.allclose(turned[..., 6:8, 6:8], x[..., 6:8, 6:8], atol=0.6)  # the centre stays
     moved = (turned - x).abs().flatten(2).sum(-1)
     assert (moved > 1).float().mean() > 0.9  # nearly every image actually turned
-    steep = rotate_digits(x, 45.0, torch.Generator().manual_seed(0))
+    steep = warp_digits(x, 45.0, torch.Generator().manual_seed(0))
     assert (steep - x).abs().sum() > (turned - x).abs().sum()
 
 
@@ -197,23 +197,23 @@ def test_impossible_validation_splits_are_refused(options, message):
 def test_scale_zooms_each_digit_about_its_centre_within_the_given_factor():
     x = torch.full((300, 1, 14, 14), -0.5)
     x[..., 5:9, 5:9] = 2.0  # a 4×4 square in the centre
-    zoomed = rotate_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.4)
+    zoomed = warp_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.4)
     assert zoomed.shape == x.shape and zoomed.min() >= -0.5 - 1e-5 and zoomed.max() <= 2.0 + 1e-5
     assert torch.allclose(zoomed[..., 6:8, 6:8], x[..., 6:8, 6:8], atol=1e-4)  # the centre stays
     ink = ((zoomed + 0.5) / 2.5).flatten(1).sum(1)  # about the square's area after a zoom by z, 16·z²
     assert ink.min() > 3 and ink.max() < 16 * 1.4 ** 2 + 4  # bilinear sampling blurs edges: loose bounds
     assert ink.min() < 12 and ink.max() > 22  # both smaller and larger digits are drawn
-    assert torch.allclose(rotate_digits(x, 0.0, torch.Generator(), scale=0.0), x, atol=1e-5)
+    assert torch.allclose(warp_digits(x, 0.0, torch.Generator(), scale=0.0), x, atol=1e-5)
 
 
 def test_scale_zero_leaves_the_rotation_as_it_was_and_applies_only_in_training():
     x = torch.randn(6, 2, 14, 14)
-    assert torch.equal(rotate_digits(x, 10.0, torch.Generator().manual_seed(3)),
-                       rotate_digits(x, 10.0, torch.Generator().manual_seed(3), scale=0.0))
+    assert torch.equal(warp_digits(x, 10.0, torch.Generator().manual_seed(3)),
+                       warp_digits(x, 10.0, torch.Generator().manual_seed(3), scale=0.0))
     assert TASK.transform(MnistConfig(scale=0.1), x, None) is x
     turned = TASK.transform(MnistConfig(scale=0.1), x, torch.Generator().manual_seed(0))
     assert not torch.equal(turned, x)
-    assert torch.equal(turned, rotate_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.1))
+    assert torch.equal(turned, warp_digits(x, 0.0, torch.Generator().manual_seed(0), scale=0.1))
 
 
 @pytest.mark.parametrize("value", [-0.1, 0.6, float("nan")])
