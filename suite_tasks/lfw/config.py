@@ -93,7 +93,7 @@ class LfwConfig(BaseConfig):
             raise SuiteError("--label-smoothing applies to --loss bce, not contrastive")
         # The converse (descriptors need --model metric or fusion) is the CNNs' to refuse when they are built: `suite
         # data prepare lfw --features lbp` has no --model, and its config keeps the default koch.
-        for model, features in (("metric", "lbp"), ("fusion", "descriptors")):
+        for features, model in MODEL_OF_FEATURES.items():
             if self.model == model and self.features != features:
                 raise SuiteError(f"--model {model} learns on --features {features}, not {self.features}")
         if self.crop == "inner" and self.features == "pixels":
@@ -126,6 +126,8 @@ class LfwConfig(BaseConfig):
 
 
 FIELDS = {f.name: f for f in fields(LfwConfig)}
+# The one model that learns on each kind of descriptor input; pixel inputs take any of the CNNs.
+MODEL_OF_FEATURES = {"lbp": "metric", "descriptors": "fusion"}
 # Options that mean something for some kinds of input only: the others refuse them rather than ignore them.
 APPLIES_TO = {name: ("pixels",) for name in ("size", "channels", "width", "filters", "stride", "batch_norm",
                                              "dropout", "dropout_schedule", "init", "affine", "brightness")}

@@ -40,7 +40,7 @@ def embed(descriptors: dict[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor
     a, b, same: rows and labels of the training pairs; M descriptors of N images, V views each."""
     rows = torch.unique(torch.cat([a, b]))
     matched = same.bool()
-    fold = torch.randperm(len(a), generator=generator) % folds if folds > 1 else torch.zeros(len(a), dtype=torch.long)
+    fold = torch.randperm(len(a), generator=generator) % folds if folds > 1 else None  # None: --fusion-folds 0
     images, pairs, state = [], [], {}
     for name, values in descriptors.items():
         seed = int(torch.randint(2 ** 62, (), generator=generator))
@@ -49,13 +49,16 @@ def embed(descriptors: dict[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor
         whitening = within_pair_whitening(embedded, a[matched], b[matched])
         state[f"mean.{name}"], state[f"projection.{name}"] = mean, projection @ whitening
         images.append(embedded @ whitening)
+        if fold is None:  # the training pairs embedded with the whitening fitted on themselves
+            pairs.append(torch.stack([images[-1][a], images[-1][b]], 1))
+            continue
         out = torch.empty(len(a), 2, *embedded.shape[1:])
-        for f in range(folds if folds > 1 else 0):
+        for f in range(folds):
             held = fold == f
             kept = ~held & matched
             w = within_pair_whitening(embedded, a[kept], b[kept])
             out[held] = torch.stack([embedded[a[held]] @ w, embedded[b[held]] @ w], 1)
-        pairs.append(out if folds > 1 else torch.stack([images[-1][a], images[-1][b]], 1))
+        pairs.append(out)
     return torch.cat(images, -1), torch.cat(pairs, -1), state
 
 

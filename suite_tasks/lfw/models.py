@@ -20,7 +20,7 @@ from torch import nn
 
 from suite import SuiteError
 from suite_tasks.lfw import descriptors
-from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.config import MODEL_OF_FEATURES, LfwConfig
 
 KERNELS = (10, 7, 4, 4)
 POOLED = (True, True, True, False)
@@ -129,8 +129,8 @@ class Siamese(nn.Module):
     def __init__(self, name: str, config: LfwConfig, filters: list[int], units: int) -> None:
         super().__init__()
         if config.features != "pixels":
-            needs = {"lbp": "metric", "descriptors": "fusion"}[config.features]
-            raise SuiteError(f"--model {name} reads pixels: --features {config.features} needs --model {needs}")
+            raise SuiteError(f"--model {name} reads pixels: --features {config.features} needs --model "
+                             f"{MODEL_OF_FEATURES[config.features]}")
         side = output_side(config.size, config.stride)
         if side < 1:
             raise SuiteError(f"--size {config.size} is too small for model {name} with --stride "

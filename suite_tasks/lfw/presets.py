@@ -8,6 +8,7 @@ DevTest 1000 pairs) and whole, uncropped images, so `protocol` and
 """
 
 from suite import NamedRegistry
+from suite_tasks.lfw.config import DEFAULT_DESCRIPTORS
 
 PRESETS = NamedRegistry("preset")
 
@@ -124,7 +125,7 @@ ABLATION_STEPS = [
     {"descriptors": "lbp,lbp-r2"},                          # a second LBP scale
     {"descriptors": "lbp,lbp-r2,lbp-wide,lbp-r3-wide"},     # LBP of the wider box too, at two scales
     {"descriptors": "lbp,lbp-r2,lbp-wide,lbp-r3-wide,hog,hog-wide"},  # gradient histograms
-    {"descriptors": "lbp,lbp-r2,lbp-wide,lbp-r3-wide,hog,hog-wide,gabor"},  # Gabor magnitudes
+    {"descriptors": DEFAULT_DESCRIPTORS},                   # Gabor magnitudes: the whole bank
     {"val_fraction": 0.0},                                  # every training pair (the fusion needs no validation)
 ]
 # Tried and left out: --flip on top of the last step (training on a random one of each image and its mirror)

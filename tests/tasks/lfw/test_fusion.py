@@ -13,8 +13,9 @@ from suite.core.seeding import RoundSeeds
 from suite.execution.runner import RunPlan, run_experiment
 from suite.results.store import Store
 from suite_tasks.lfw import descriptors, fusion, gabor, hog
-from suite_tasks.lfw.config import LfwConfig
+from suite_tasks.lfw.config import DEFAULT_DESCRIPTORS, LfwConfig
 from suite_tasks.lfw.models import fusion as fusion_model
+from suite_tasks.lfw.presets import PRESETS
 from suite_tasks.lfw.task import TASK
 from tests.cli_helpers import suite_here
 
@@ -181,3 +182,9 @@ def test_best_preset_on_real_view1(tmp_path, lfw_data_dir):
     accuracy = outcome.rounds["test_accuracy"].iloc[0]
     assert accuracy >= 0.85, accuracy  # one LBP with CSML: 0.84; the reports' CNNs: 0.67–0.71
     assert not math.isnan(outcome.rounds["test_tuned_accuracy"].iloc[0])
+
+
+def test_the_default_descriptors_are_the_whole_bank_in_its_order():
+    # the best preset's last descriptor step names DEFAULT_DESCRIPTORS: the ablation's "+ Gabor" means the whole bank
+    assert DEFAULT_DESCRIPTORS.split(",") == list(descriptors.BANK)
+    assert PRESETS.get("best").value["descriptors"] == DEFAULT_DESCRIPTORS

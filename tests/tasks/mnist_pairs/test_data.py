@@ -8,6 +8,7 @@ from suite.core.seeding import RoundSeeds
 from suite_tasks.mnist_pairs.data import (
     check_idx,
     draw_pairs,
+    elastic_field,
     load_digits,
     normalise,
     raw_dir,
@@ -220,3 +221,34 @@ def test_scale_zero_leaves_the_rotation_as_it_was_and_applies_only_in_training()
 def test_out_of_range_scale_is_refused(value):
     with pytest.raises(SuiteError, match="scale"):
         MnistConfig(scale=value)
+
+
+def test_elastic_fields_are_smooth_and_have_the_requested_rms_displacement():
+    field = elastic_field(500, 14, 14, 0.7, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert field.shape == (500, 14, 14, 2)
+    pixels = field * 14 / 2  # back from affine_grid's [−1, 1] coordinates to pixels
+    assert torch.allclose(pixels.square().mean((1, 2, 3)).sqrt(), torch.full((500,), 0.7), atol=1e-5)
+    # smoothed: a pixel's displacement nearly that of its neighbour (unsmoothed noise would give about 0)
+    neighbours = torch.corrcoef(torch.stack([pixels[:, :, :-1].flatten(), pixels[:, :, 1:].flatten()]))[0, 1]
+    assert neighbours > 0.8
+
+
+def test_elastic_distortion_bends_digits_without_new_extremes_and_leaves_other_warps_as_they_were():
+    x = torch.full((200, 2, 14, 14), -0.5)
+    x[..., 2:12, 6:8] = 2.0  # a vertical bar
+    bent = warp_digits(x, 0.0, torch.Generator().manual_seed(0), elastic=1.0)
+    assert bent.shape == x.shape and bent.min() >= -0.5 - 1e-5 and bent.max() <= 2.0 + 1e-5
+    assert ((bent - x).abs().flatten(2).sum(-1) > 1).float().mean() > 0.9  # nearly every image bent
+    stronger = warp_digits(x, 0.0, torch.Generator().manual_seed(0), elastic=2.0)
+    assert (stronger - x).abs().sum() > (bent - x).abs().sum()
+    assert torch.equal(warp_digits(x, 10.0, torch.Generator().manual_seed(3), scale=0.2),
+                       warp_digits(x, 10.0, torch.Generator().manual_seed(3), scale=0.2, elastic=0.0))
+    assert TASK.transform(MnistConfig(elastic=0.7), x, None) is x
+    assert torch.equal(TASK.transform(MnistConfig(elastic=0.7), x, torch.Generator().manual_seed(0)),
+                       warp_digits(x, 0.0, torch.Generator().manual_seed(0), elastic=0.7))
+
+
+@pytest.mark.parametrize("value", [-0.1, 3.5, float("nan")])
+def test_out_of_range_elastic_is_refused(value):
+    with pytest.raises(SuiteError, match="elastic"):
+        MnistConfig(elastic=value)
