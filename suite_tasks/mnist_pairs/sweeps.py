@@ -34,10 +34,11 @@ ABLATION_STEPS = [
     {"tta": 1},                                           # test-time translations
     {"scale": 0.2},                                       # zoom augmentation: digit size varies between writers
     {"elastic": 0.7},                                     # elastic distortion: strokes bend between writers too
+    {"ensemble": 3},                                      # three nets, each trained alone, their digits averaged
 ]
 SWEEPS.register(
     "mnist-ablation",
     "From report 004's weight sharing + auxiliary loss to --preset best, one ingredient more per cell: rule head, "
     "extra pairs from the same images (batch 100), 30 epochs with cosine schedule, shift and rotation "
-    "augmentation, deep branch, test-time translations, zoom and elastic augmentation.",
+    "augmentation, deep branch, test-time translations, zoom and elastic augmentation, an ensemble of three.",
     SweepPreset({"model": "siamese", "w_sharing": True, "aux_loss": True}, cells=cumulative(ABLATION_STEPS)))
