@@ -75,7 +75,8 @@ def labels(experiments: list[dict[str, Any]]) -> dict[int, str]:
     task = registry.tasks().get(experiments[0]["task"])
     out = {}
     for e in experiments:
-        values = differing.loc[e["id"]].to_dict() if len(differing.columns) else (
+        # from the config, not the frame's row: a row of int and float columns is all floats ("ensemble=3.0")
+        values = {name: e["config"].get(name) for name in differing.columns} if len(differing.columns) else (
             non_defaults(task.config_cls, e["config"]) if task else {})
         out[e["id"]] = ", ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
     return out

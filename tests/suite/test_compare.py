@@ -259,3 +259,11 @@ def test_bad_versus_is_one_line_and_exit_2(tmp_path, args, message):
     comparison_store(tmp_path / "r.db").close()
     result = suite_here("compare", *args, "--store", str(tmp_path / "r.db"), cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_labels_print_each_differing_value_with_its_own_type():
+    from suite.results.selection import labels
+
+    experiments = [{"id": i, "task": "mnist", "config": {"scale": scale, "ensemble": members, "head": "rule"}}
+                   for i, (scale, members) in enumerate([(0.0, 1), (0.2, 3)], start=1)]
+    assert labels(experiments) == {1: "scale=0.0, ensemble=1", 2: "scale=0.2, ensemble=3"}
