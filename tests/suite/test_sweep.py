@@ -80,7 +80,7 @@ def test_presets_of_the_reports_build_every_cell():
 
     sizes = {name: len(grid.make_cells(task, entry.value.fixed, entry.value.cell_values()))
              for task in (MNIST, LFW) for name, entry in task.sweeps.items()}
-    assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "mnist-ablation": 9, "lfw-lr-dropout-batch-l2": 54,
+    assert sizes == {"mnist-models": 5, "mnist-ws-aux": 4, "mnist-ablation": 11, "lfw-lr-dropout-batch-l2": 54,
                      "lfw-batch-lr-optimizer": 15, "lfw-fc-units-filters": 8, "lfw-ablation": 11}
 
 
