@@ -96,6 +96,8 @@ def draw_pairs(images: torch.Tensor, labels: torch.Tensor, counts: list[int],
     """Draw consecutive sets of pairs from one pool; no image appears twice across the returned sets.
 
     Each set: x (N×2×14×14), target (1 when the digit in channel 0 <= the one in channel 1), classes (N×2).
+    The whole pool is permuted whatever the counts: a set's first pairs, and the generator's state afterwards, do
+    not depend on how many pairs are asked for.
     """
     needed = 2 * sum(counts)
     if needed > len(images):

@@ -186,6 +186,29 @@ def test_val_fraction_holds_out_training_pairs_and_leaves_the_test_pairs(fake_mn
     assert torch.equal(torch.cat([held["train"]["classes"], held["val"]["classes"]]), plain["train"]["classes"])
 
 
+def test_more_test_pairs_extend_the_same_draw_and_leave_training_alone(fake_mnist):
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    options = {"pairs": 40, "val_fraction": 0.25, "extra_pairs": 30}
+    plain = TASK.round_data(digits, MnistConfig(**options), RoundSeeds(0, 1).generator("data"), 1)
+    every = TASK.round_data(digits, MnistConfig(**options, test_pairs=100), RoundSeeds(0, 1).generator("data"), 1)
+    for split in ("train", "val"):  # the extra pairs are drawn after the test pairs: the generator must be unmoved
+        assert all(torch.equal(every[split][key], plain[split][key]) for key in ("x", "target", "classes"))
+    assert torch.equal(every[ROUND_STATE]["mean"], plain[ROUND_STATE]["mean"])
+    assert len(plain["test"]["x"]) == 40 and len(every["test"]["x"]) == 100
+    assert torch.equal(every["test"]["x"][:40], plain["test"]["x"])
+    raw = load_digits(fake_mnist)
+    (drawn,) = draw_pairs(raw.test_images, raw.test_labels, [100], RoundSeeds(0, 1).generator("data"))
+    assert image_ids(drawn["x"]).unique().numel() == 200  # every test image once
+
+
+def test_test_pairs_beyond_the_test_images_are_refused(fake_mnist):
+    with pytest.raises(SuiteError, match="test_pairs"):
+        MnistConfig(test_pairs=5001)
+    digits = TASK.prepare(MnistConfig(), fake_mnist, False)
+    with pytest.raises(SuiteError, match="101 pairs need 202 distinct images; this set has 200"):
+        TASK.round_data(digits, MnistConfig(pairs=40, test_pairs=101), RoundSeeds(0, 1).generator("data"), 1)
+
+
 @pytest.mark.parametrize("options, message", [
     ({"val_fraction": 0.2, "val_pairs": 10}, "--val-fraction and --val-pairs: choose one"),
     ({"val_fraction": 0.01, "pairs": 20}, "--val-fraction 0.01: holds out 0 of 20 training pairs"),
