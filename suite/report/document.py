@@ -262,7 +262,7 @@ def _configs(experiments: list[dict[str, Any]]) -> pd.DataFrame:
     if not len(differing.columns):
         differing = pd.DataFrame(index=differing.index)
     common = {k: v for k, v in experiments[0]["config"].items() if k not in differing.columns}
-    frame = differing.astype(str).reset_index()
+    frame = differing.where(differing.notna(), "–").astype(str).reset_index()  # "–": stored before the field existed
     frame["experiment"] = frame["experiment"].astype(str)
     frame["shared by all"] = ""
     frame.loc[0, "shared by all"] = ", ".join(f"{k}={v}" for k, v in common.items())

@@ -63,8 +63,11 @@ def differing_config(experiments: list[dict[str, Any]]) -> pd.DataFrame:
     """The config fields whose values differ between the experiments: one row per experiment (index: id)."""
     task = registry.tasks().get(experiments[0]["task"])
     names = [f.name for f in ordered_fields(task.config_cls)] if task else sorted(experiments[0]["config"])
+    # object columns keep each value as stored: a column of ints beside a missing value would become floats ("3.0");
+    # a field an experiment's config lacks (stored before it existed) stays None, not NaN
     frame = pd.DataFrame([{n: e["config"].get(n) for n in names} for e in experiments],
-                         index=pd.Index([e["id"] for e in experiments], name="experiment"))
+                         index=pd.Index([e["id"] for e in experiments], name="experiment"), dtype=object)
+    frame = frame.where(frame.notna(), None)
     varying = [n for n in names if frame[n].astype(str).nunique() > 1]
     return frame[varying]
 
@@ -75,8 +78,7 @@ def labels(experiments: list[dict[str, Any]]) -> dict[int, str]:
     task = registry.tasks().get(experiments[0]["task"])
     out = {}
     for e in experiments:
-        # from the config, not the frame's row: a row of int and float columns is all floats ("ensemble=3.0")
-        values = {name: e["config"].get(name) for name in differing.columns} if len(differing.columns) else (
+        values = differing.loc[e["id"]].to_dict() if len(differing.columns) else (
             non_defaults(task.config_cls, e["config"]) if task else {})
         out[e["id"]] = ", ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
     return out
