@@ -44,7 +44,7 @@ from suite.report.formatting import (
 )
 from suite.results.against import ALPHA, AgainstBaseline, minimum_detectable_effect
 from suite.results.compare import Sample, comparison_table, shared_keys, values_at
-from suite.results.selection import differing_config, labels, samples
+from suite.results.selection import MISSING, differing_config, labels, samples
 from suite.results.stats import metric_values, values_by_experiment
 from suite.results.store import Store
 from suite.results.sweeps import best_note, sweep_table, sweep_values
@@ -262,7 +262,7 @@ def _configs(experiments: list[dict[str, Any]]) -> pd.DataFrame:
     if not len(differing.columns):
         differing = pd.DataFrame(index=differing.index)
     common = {k: v for k, v in experiments[0]["config"].items() if k not in differing.columns}
-    frame = differing.where(differing.notna(), "–").astype(str).reset_index()  # "–": stored before the field existed
+    frame = differing.where(differing.notna(), MISSING).astype(str).reset_index()
     frame["experiment"] = frame["experiment"].astype(str)
     frame["shared by all"] = ""
     frame.loc[0, "shared by all"] = ", ".join(f"{k}={v}" for k, v in common.items())

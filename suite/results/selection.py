@@ -59,6 +59,9 @@ def select(store: Store, ids: list[int], task_name: str | None, where: list[str]
     return chosen
 
 
+MISSING = "–"  # how a config field an experiment lacks (stored before the field existed) is printed
+
+
 def differing_config(experiments: list[dict[str, Any]]) -> pd.DataFrame:
     """The config fields whose values differ between the experiments: one row per experiment (index: id)."""
     task = registry.tasks().get(experiments[0]["task"])
@@ -80,7 +83,7 @@ def labels(experiments: list[dict[str, Any]]) -> dict[int, str]:
     for e in experiments:
         values = differing.loc[e["id"]].to_dict() if len(differing.columns) else (
             non_defaults(task.config_cls, e["config"]) if task else {})
-        out[e["id"]] = ", ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
+        out[e["id"]] = ", ".join(f"{k}={MISSING if v is None else v}" for k, v in values.items()) or "defaults"
     return out
 
 

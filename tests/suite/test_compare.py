@@ -269,11 +269,11 @@ def test_labels_print_each_differing_value_with_its_own_type():
     assert labels(experiments) == {1: "scale=0.0, ensemble=1", 2: "scale=0.2, ensemble=3"}
 
 
-def test_report_settings_print_ints_as_ints_beside_a_missing_value():
+def test_report_settings_and_labels_print_ints_as_ints_and_a_missing_value_alike():
     from suite.report.document import _configs
     from suite.results.selection import labels
 
     experiments = [{"id": i, "task": "mnist", "config": config} for i, config in enumerate(
         [{"ensemble": 1, "head": "rule"}, {"ensemble": 3, "head": "rule"}, {"head": "rule"}], start=1)]
     assert _configs(experiments)["ensemble"].tolist() == ["1", "3", "–"]
-    assert labels(experiments) == {1: "ensemble=1", 2: "ensemble=3", 3: "ensemble=None"}
+    assert labels(experiments) == {1: "ensemble=1", 2: "ensemble=3", 3: "ensemble=–"}
