@@ -21,11 +21,12 @@ RIDGE = 1e-3  # added to the within-pair covariance (unit total variance per whi
 PCA_ITERATIONS = 3
 
 
-def within_pair_whitening(embedded: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """k×k map whitening the differences of matched pairs (rows a, b of N×V×k embeddings, every view)."""
+def within_pair_whitening(embedded: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                          source: str = "the training pairs") -> torch.Tensor:
+    """k×k map whitening the differences of matched pairs (rows a, b of N×V×k embeddings, every view), taken
+    from `source` (named in the error when it holds none)."""
     if not len(a):
-        raise ValueError("the within-pair whitening needs matched training pairs, and a fold of the training pairs "
-                         "(--fusion-folds) has none outside it")
+        raise ValueError(f"the within-pair whitening needs matched pairs, and {source} hold none")
     differences = (embedded[a] - embedded[b]).flatten(0, 1).double()
     covariance = differences.T @ differences / len(differences)
     values, vectors = torch.linalg.eigh(covariance + RIDGE * torch.eye(len(covariance), dtype=torch.float64))
@@ -56,7 +57,8 @@ def embed(descriptors: dict[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor
         for f in range(folds):
             held = fold == f
             kept = ~held & matched
-            w = within_pair_whitening(embedded, a[kept], b[kept])
+            w = within_pair_whitening(embedded, a[kept], b[kept],
+                                      f"the training pairs outside fold {f + 1} of {folds} (--fusion-folds)")
             out[held] = torch.stack([embedded[a[held]] @ w, embedded[b[held]] @ w], 1)
         pairs.append(out)
     return torch.cat(images, -1), torch.cat(pairs, -1), state

@@ -148,11 +148,14 @@ def test_fusion_run_and_prediction_end_to_end(tmp_path, textured_tree):
     assert torch.allclose(pairs["x"], splits["test"]["x"], atol=1e-5)  # a saved model embeds as its round did
 
 
-def test_a_fold_without_matched_pairs_outside_it_is_refused():
+def test_training_pairs_or_a_fold_complement_without_matched_pairs_are_refused_by_name():
     values = {"d": torch.randn(8, 2, 5, generator=torch.Generator().manual_seed(0))}
     same = torch.tensor([True, False, False, False])
-    with pytest.raises(ValueError, match="a fold of the training pairs \\(--fusion-folds\\) has none outside it"):
+    with pytest.raises(ValueError, match="outside fold [12] of 2 \\(--fusion-folds\\) hold none"):
         fusion.embed(values, torch.arange(0, 8, 2), torch.arange(1, 8, 2), same, 2, 2, torch.Generator())
+    with pytest.raises(ValueError, match="needs matched pairs, and the training pairs hold none"):
+        fusion.embed(values, torch.arange(0, 8, 2), torch.arange(1, 8, 2), torch.zeros(4, dtype=torch.bool), 2, 0,
+                     torch.Generator())
 
 
 def test_data_prepare_counts_the_images_not_the_descriptors(tmp_path, textured_tree):
